@@ -1,0 +1,18 @@
+# Every dependency comes from a Debian 12 package (scripts/install-deps.sh).
+find_package(nlohmann_json 3.10 REQUIRED)
+find_package(spdlog REQUIRED)
+find_package(CLI11 2.1 REQUIRED CONFIG)
+
+# ITK 5.2 has no ITK:: targets: use ${ITK_LIBRARIES} and ITK_USE_FILE, which also registers the
+# NIfTI/NRRD/Meta/GDCM/PNG IO factories of the listed modules (without it, reading fails at run time).
+find_package(ITK 5.2 REQUIRED COMPONENTS
+  ITKCommon ITKIOImageBase ITKIONIFTI ITKNIFTI ITKIONRRD ITKIOMeta ITKIOGDCM ITKIOPNG
+  ITKBiasCorrection ITKImageIntensity ITKThresholding ITKImageGrid ITKImageFunction
+  ITKSmoothing ITKImageStatistics ITKConnectedComponents ITKDistanceMap ITKLabelMap
+  ITKMathematicalMorphology ITKBinaryMathematicalMorphology ITKImageLabel)
+include(${ITK_USE_FILE})
+find_package(GDCM REQUIRED)
+
+if(CARDIOSEG_BUILD_TESTS)
+  find_package(GTest REQUIRED)
+endif()

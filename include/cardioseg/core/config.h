@@ -1,0 +1,203 @@
+#pragma once
+// The cardioseg config: one JSON document with a section per stage.
+//
+// Strict, like PDAL's pipeline options: a missing key takes the default written beside its
+// declaration below; an unknown key is a ConfigError naming its JSON path; a wrong type or an
+// out-of-range value is a ConfigError naming the value and the allowed range.
+// `cardioseg config --print` shows the fully resolved document.
+//
+// Each section declares its fields once, in Visit(); the same declaration drives reading,
+// validation and writing, so the three cannot drift apart.
+#include <array>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace cardioseg::config {
+
+// "input": how an input is turned into one 3D volume.
+struct InputConfig {
+  // SeriesInstanceUID of the DICOM series to load from a folder. Default "" = the series with
+  // the most slices.
+  std::string dicom_series_uid;
+  // Cardiac phase (0-based) to load from a cine DICOM series with several phases per slice
+  // position, or the volume index of a 4D NIfTI. Default 0, range [0, 1000].
+  int phase = 0;
+
+  template <class V> void Visit(V& v) {
+    v.Field("dicom_series_uid", dicom_series_uid);
+    v.Field("phase", phase, 0, 1000);
+  }
+};
+
+// "preprocess.n4": N4 bias-field correction (Tustison et al., IEEE TMI 29(6):1310, 2010) through
+// itk::N4BiasFieldCorrectionImageFilter. The field is fitted on a shrunk copy and applied at full
+// resolution to the original image.
+struct N4Config {
+  // Run the stage. Default true.
+  bool enabled = true;
+  // Shrink factor per image axis (i, j, k), range [1, 16]. Default {4, 4, 1}: thin stacks such as
+  // cine short-axis (6-21 slices) keep their slices.
+  std::array<int, 3> shrink_factors{4, 4, 1};
+  // Voxels the field is fitted on: "otsu" (Otsu foreground of the input) or "none" (every voxel
+  // with a positive intensity). Default "otsu".
+  std::string mask = "otsu";
+  // Maximum iterations at each fitting level; the number of entries is the number of levels,
+  // 1 to 8 entries, each in [1, 1000]. Default {50, 50, 30}.
+  std::vector<int> iterations_per_level{50, 50, 30};
+  // Convergence threshold on the coefficient of variation of the field between iterations,
+  // range [0, 1]. Default 0.001 (ITK's default).
+  double convergence_threshold = 0.001;
+  // Distance between B-spline knots at the first level in mm (ANTs' "-b [d]"); the mesh is
+  // refined (halved) at each further level. Range [10, 1000]. Default 150.
+  double spline_distance_mm = 150.0;
+  // B-spline order, range [1, 3]. Default 3.
+  int spline_order = 3;
+  // Histogram bins for the log-intensity sharpening, range [16, 1024]. Default 200.
+  int histogram_bins = 200;
+  // Wiener filter noise of the sharpening, range [0, 1]. Default 0.01.
+  double wiener_filter_noise = 0.01;
+  // Full width at half maximum of the bias-field Gaussian model, range [0.01, 1]. Default 0.15.
+  double bias_field_fwhm = 0.15;
+
+  template <class V> void Visit(V& v) {
+    v.Field("enabled", enabled);
+    v.Field("shrink_factors", shrink_factors, 1, 16);
+    v.Choice("mask", mask, {"otsu", "none"});
+    v.Field("iterations_per_level", iterations_per_level, 1, 1000, 1, 8);
+    v.Field("convergence_threshold", convergence_threshold, 0.0, 1.0);
+    v.Field("spline_distance_mm", spline_distance_mm, 10.0, 1000.0);
+    v.Field("spline_order", spline_order, 1, 3);
+    v.Field("histogram_bins", histogram_bins, 16, 1024);
+    v.Field("wiener_filter_noise", wiener_filter_noise, 0.0, 1.0);
+    v.Field("bias_field_fwhm", bias_field_fwhm, 0.01, 1.0);
+  }
+};
+
+// "preprocess.intensity": intensity standardization.
+struct IntensityConfig {
+  // "zscore": (I - mean) / sd over the mask, after percentile clipping (nnU-Net's MRI scheme);
+  // "ct_window": clip to ct_window_hu and map linearly onto [0, 1];
+  // "nyul": Nyul-Udupa piecewise-linear histogram standardization (Nyul, Udupa & Zhang,
+  //         IEEE TMI 19(2):143, 2000) onto the scale of nyul_landmarks_file, after clipping;
+  // "none". Default "zscore".
+  std::string method = "zscore";
+  // Voxels the statistics are taken over: "all", "nonzero" (I != 0) or "otsu". Default "all".
+  std::string mask = "all";
+  // Lower and upper percentile (0-100) of the masked intensities to clip to before "zscore" and
+  // "nyul". {0, 100} disables clipping. Default {0.5, 99.5}.
+  std::array<double, 2> clip_percentiles{0.5, 99.5};
+  // CT window in HU {lower, upper} for "ct_window", range [-2000, 5000]. Default {-200, 600}
+  // (a cardiac CTA window, level 200 HU, width 800 HU).
+  std::array<double, 2> ct_window_hu{-200.0, 600.0};
+  // JSON file of landmarks written by `cardioseg nyul-learn`; required for "nyul". Default "".
+  std::string nyul_landmarks_file;
+
+  template <class V> void Visit(V& v) {
+    v.Choice("method", method, {"zscore", "ct_window", "nyul", "none"});
+    v.Choice("mask", mask, {"all", "nonzero", "otsu"});
+    v.Field("clip_percentiles", clip_percentiles, 0.0, 100.0);
+    v.Check(clip_percentiles[0] < clip_percentiles[1], "clip_percentiles",
+            "lower percentile must be below the upper one");
+    v.Field("ct_window_hu", ct_window_hu, -2000.0, 5000.0);
+    v.Check(ct_window_hu[0] < ct_window_hu[1], "ct_window_hu",
+            "lower bound must be below the upper one");
+    v.Field("nyul_landmarks_file", nyul_landmarks_file);
+    v.Check(method != "nyul" || !nyul_landmarks_file.empty(), "nyul_landmarks_file",
+            "method \"nyul\" needs a landmarks file (make one with `cardioseg nyul-learn`)");
+  }
+};
+
+// "preprocess.resample": resampling to a target spacing. Its exact inverse puts results back on
+// the input grid (same size, spacing, origin and direction).
+struct ResampleConfig {
+  // Run the stage. Default false (a model's own spacing turns it on through its model card).
+  bool enabled = false;
+  // Target spacing in mm along image axes (i, j, k); 0 keeps the input's spacing on that axis.
+  // Range [0, 50]. Default {0, 0, 0}.
+  std::array<double, 3> target_spacing_mm{0.0, 0.0, 0.0};
+  // Image interpolation: "linear" or "bspline" (cubic). Labels always use nearest neighbour.
+  // Default "linear".
+  std::string interpolation = "linear";
+  // An axis whose spacing exceeds anisotropy_ratio times the finest spacing is "sparse" (e.g.
+  // 10 mm short-axis slices at 1.5 mm in-plane): it is resampled by nearest neighbour, so no
+  // value is interpolated across slices (nnU-Net's separate-z rule). Range [1, 100]. Default 3.
+  double anisotropy_ratio = 3.0;
+  // Interpolate along sparse axes anyway. Default false.
+  bool interpolate_across_slices = false;
+
+  template <class V> void Visit(V& v) {
+    v.Field("enabled", enabled);
+    v.Field("target_spacing_mm", target_spacing_mm, 0.0, 50.0);
+    v.Choice("interpolation", interpolation, {"linear", "bspline"});
+    v.Field("anisotropy_ratio", anisotropy_ratio, 1.0, 100.0);
+    v.Field("interpolate_across_slices", interpolate_across_slices);
+  }
+};
+
+struct PreprocessConfig {
+  N4Config n4;
+  IntensityConfig intensity;
+  ResampleConfig resample;
+
+  template <class V> void Visit(V& v) {
+    v.Section("n4", n4);
+    v.Section("intensity", intensity);
+    v.Section("resample", resample);
+  }
+};
+
+// "output": what `run` writes besides report.json.
+struct OutputConfig {
+  // Also write the N4-corrected volume, its bias field and the standardized volume. Default false.
+  bool save_intermediate = false;
+
+  template <class V> void Visit(V& v) { v.Field("save_intermediate", save_intermediate); }
+};
+
+// "runtime": resources.
+struct RuntimeConfig {
+  // Worker threads for ITK and LibTorch; 0 = all cores. Range [0, 256]. Default 0.
+  int threads = 0;
+
+  template <class V> void Visit(V& v) { v.Field("threads", threads, 0, 256); }
+};
+
+struct Config {
+  InputConfig input;
+  PreprocessConfig preprocess;
+  OutputConfig output;
+  RuntimeConfig runtime;
+
+  template <class V> void Visit(V& v) {
+    v.Section("input", input);
+    v.Section("preprocess", preprocess);
+    v.Section("output", output);
+    v.Section("runtime", runtime);
+  }
+};
+
+// Validates `document` strictly and returns the typed config; missing keys take defaults.
+// Throws ConfigError naming the JSON path of the first problem.
+Config FromJson(const nlohmann::json& document);
+
+// The fully resolved document: every key, defaults included.
+nlohmann::json ToJson(const Config& config);
+
+// Reads a JSON file. Throws InputError if it cannot be read, ConfigError (with the file name and
+// the parser's position) if it is not valid JSON or not an object.
+nlohmann::json ReadJsonFile(const std::filesystem::path& path);
+
+// Applies one "dotted.path=value" override to `document`. The value is parsed as JSON when it
+// parses (numbers, booleans, arrays), otherwise taken as a string. Throws UsageError when the
+// assignment has no '=' or an empty key.
+void ApplyOverride(nlohmann::json& document, const std::string& assignment);
+
+// Reads `config_file` (or starts from {} when empty), applies `overrides` in order, validates.
+// Throws as FromJson / ReadJsonFile / ApplyOverride do.
+Config Resolve(const std::filesystem::path& config_file, const std::vector<std::string>& overrides);
+
+}  // namespace cardioseg::config

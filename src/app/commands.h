@@ -1,0 +1,25 @@
+#pragma once
+// Subcommand registration. Each subcommand lives in its own file with a typed options struct and
+// returns the action main() runs when it was selected. Actions return the process exit code and
+// may throw cardioseg errors, which main() maps to exit codes.
+#include <functional>
+#include <string>
+#include <utility>
+
+#include <CLI/CLI.hpp>
+
+namespace cardioseg::app {
+
+using Command = std::pair<CLI::App*, std::function<int()>>;
+
+Command RegisterRun(CLI::App& app);
+Command RegisterConfig(CLI::App& app);
+Command RegisterInfo(CLI::App& app);
+Command RegisterNyulLearn(CLI::App& app);
+
+// Exit codes (README "Exit codes").
+constexpr int kExitOk = 0;
+constexpr int kExitCaseFailed = 1;
+constexpr int kExitUsage = 2;
+
+}  // namespace cardioseg::app
