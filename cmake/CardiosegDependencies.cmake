@@ -12,6 +12,7 @@ find_package(ITK 5.2 REQUIRED COMPONENTS
   ITKMathematicalMorphology ITKBinaryMathematicalMorphology ITKImageLabel)
 include(${ITK_USE_FILE})
 find_package(GDCM REQUIRED)
+find_package(ZLIB REQUIRED)
 
 if(CARDIOSEG_BUILD_TESTS)
   find_package(GTest REQUIRED)

@@ -42,7 +42,7 @@ Command RegisterConfig(CLI::App& app) {
   auto* validate = sub->add_option("--validate", options->validate_file,
                                    "Check a config file without reading any image");
   sub->add_option("--set", options->overrides, "Override a config value: section.key=value")
-      ->take_all();
+      ->allow_extra_args(false);
   print->excludes(validate);
   sub->require_option(1, 0);
   return {sub, [options] { return RunConfig(*options); }};

@@ -56,7 +56,7 @@ Command RegisterRun(CLI::App& app) {
   sub->add_option("-o,--output", options->output_dir, "Output folder")->required();
   sub->add_option("--config", options->config_file, "JSON config (see configs/)");
   sub->add_option("--set", options->overrides, "Override a config value: section.key=value")
-      ->take_all();
+      ->allow_extra_args(false);
   sub->add_option("--phase", options->phase, "Cardiac phase of a cine series (0-based)");
   sub->add_option("--series", options->series_uid, "SeriesInstanceUID to load from a DICOM folder");
   sub->add_flag("--save-intermediate", options->save_intermediate,

@@ -9,6 +9,7 @@
 #include <itkImageIOFactory.h>
 #include <nifti1_io.h>
 #include <spdlog/spdlog.h>
+#include <zlib.h>
 
 #include "cardioseg/core/atomic_file.h"
 #include "cardioseg/core/error.h"
@@ -22,6 +23,33 @@ namespace fs = std::filesystem;
 bool IsNifti(const fs::path& path) {
   const auto ext = SplitExtension(path.filename().string()).second;
   return ext == ".nii" || ext == ".nii.gz";
+}
+
+// ITK 5.2's NIfTI reader accepts a .nii.gz cut short and returns partly blank voxels, so the
+// data length is checked against the header before reading: header offset + voxels x bytes.
+void RequireCompleteNifti(const fs::path& path) {
+  nifti_set_debug_level(0);
+  std::unique_ptr<nifti_image, void (*)(nifti_image*)> nim(nifti_image_read(path.c_str(), 0),
+                                                           nifti_image_free);
+  if (!nim) throw InputError(path.string(), "not a readable NIfTI file (bad or truncated header)");
+  const auto expected = static_cast<std::uintmax_t>(nim->iname_offset) +
+                        static_cast<std::uintmax_t>(nim->nvox) * nim->nbyper;
+  std::uintmax_t available = 0;
+  if (SplitExtension(path.filename().string()).second == ".nii.gz") {
+    gzFile gz = gzopen(path.c_str(), "rb");
+    if (!gz) throw InputError(path.string(), "cannot be opened");
+    std::vector<char> buffer(1 << 20);
+    int n = 0;
+    while ((n = gzread(gz, buffer.data(), static_cast<unsigned>(buffer.size()))) > 0) available += n;
+    gzclose(gz);
+  } else {
+    available = fs::file_size(path);
+  }
+  if (available < expected) {
+    throw InputError(path.string(), "truncated file: " + std::to_string(available) + " of " +
+                                        std::to_string(expected) +
+                                        " bytes of header and image data present");
+  }
 }
 
 void RequireVolume(const fs::path& path, unsigned dimensions, const std::vector<std::size_t>& size) {
@@ -193,6 +221,7 @@ LoadedVolume ReadFile(const fs::path& path, int phase) {
                      ".mha/.mhd, or a DICOM folder)");
   }
   io->SetFileName(path.string());
+  if (IsNifti(path)) RequireCompleteNifti(path);
   try {
     io->ReadImageInformation();
   } catch (const itk::ExceptionObject& e) {

@@ -1,0 +1,152 @@
+// Command-line tests: bad inputs must fail with a message naming the problem and leave no
+// output; good inputs must keep the input's geometry.
+#include <fstream>
+
+#include <gtest/gtest.h>
+#include <itkImageFileWriter.h>
+#include <nlohmann/json.hpp>
+
+#include "cardioseg/imaging/io.h"
+#include "synthetic.h"
+#include "test_util.h"
+
+namespace cardioseg {
+namespace {
+
+namespace fs = std::filesystem;
+using test::Quote;
+using test::RunCommand;
+
+const std::string kExe = CARDIOSEG_EXE;
+
+bool LeftNothing(const fs::path& out) { return !fs::exists(out) || fs::is_empty(out); }
+
+class CliFailure : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Geometry g;
+    g.size = {24, 24, 8};
+    good_ = dir_ / "good.nii.gz";
+    imaging::WriteImage(test::Sphere(g, 6.0, 100.0f, 10.0f, 1.0f).GetPointer(), good_);
+  }
+  void ExpectFails(const std::string& args, int code, const std::string& message) {
+    const auto out = dir_ / "out";
+    const auto r = RunCommand(kExe + " " + args + " -o " + Quote(out));
+    EXPECT_EQ(r.exit_code, code) << r.output;
+    EXPECT_NE(r.output.find(message), std::string::npos) << r.output;
+    EXPECT_TRUE(LeftNothing(out)) << "partial output left in " << out;
+  }
+  test::TempDir dir_;
+  fs::path good_;
+};
+
+TEST_F(CliFailure, UnknownConfigKey) {
+  std::ofstream(dir_ / "c.json") << R"({"preprocess": {"n4": {"shrinkfactor": 2}}})";
+  ExpectFails("run " + Quote(good_) + " --config " + Quote(dir_ / "c.json"), 2,
+              "preprocess.n4.shrinkfactor: unknown key");
+}
+
+TEST_F(CliFailure, ValueOutOfRange) {
+  ExpectFails("run " + Quote(good_) + " --set preprocess.n4.spline_order=7", 2,
+              "preprocess.n4.spline_order: value 7 is out of range [1, 3]");
+}
+
+TEST_F(CliFailure, MissingFile) {
+  ExpectFails("run " + Quote(dir_ / "nope.nii.gz"), 1, "nope.nii.gz: no such file");
+}
+
+TEST_F(CliFailure, TruncatedNiftiGz) {
+  Geometry g;
+  g.size = {64, 64, 32};
+  imaging::WriteImage(test::Sphere(g, 10.0, 1.0f, 0.0f, 0.5f).GetPointer(), dir_ / "full.nii.gz");
+  fs::copy_file(dir_ / "full.nii.gz", dir_ / "cut.nii.gz");
+  fs::resize_file(dir_ / "cut.nii.gz", fs::file_size(dir_ / "full.nii.gz") / 2);
+  ExpectFails("run " + Quote(dir_ / "cut.nii.gz"), 1, "truncated");
+}
+
+TEST_F(CliFailure, FolderWithNoDicom) {
+  fs::create_directories(dir_ / "empty_series");
+  std::ofstream(dir_ / "empty_series" / "README.txt") << "no images here\n";
+  ExpectFails("run " + Quote(dir_ / "empty_series"), 1, "no DICOM image found");
+}
+
+TEST_F(CliFailure, TwoDimensionalImage) {
+  using Image2 = itk::Image<float, 2>;
+  auto flat = Image2::New();
+  Image2::RegionType region;
+  region.SetSize({{32, 32}});
+  flat->SetRegions(region);
+  flat->Allocate();
+  flat->FillBuffer(5);
+  auto writer = itk::ImageFileWriter<Image2>::New();
+  writer->SetInput(flat);
+  writer->SetFileName((dir_ / "slice.nii.gz").string());
+  writer->Update();
+  ExpectFails("run " + Quote(dir_ / "slice.nii.gz"), 1, "2D image");
+}
+
+TEST(Cli, ConfigPrintAndValidate) {
+  auto r = RunCommand(kExe + " config --print --set preprocess.n4.spline_order=2");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto resolved = nlohmann::json::parse(r.output);
+  EXPECT_EQ(resolved["preprocess"]["n4"]["spline_order"], 2);
+  EXPECT_EQ(resolved["preprocess"]["intensity"]["method"], "zscore");
+  r = RunCommand(kExe + " config --validate " CARDIOSEG_SOURCE_DIR "/configs/cine_mri.json");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  test::TempDir dir;
+  std::ofstream(dir / "bad.json") << R"({"preprocess": {"intensity": {"method": "nyul"}}})";
+  r = RunCommand(kExe + " config --validate " + Quote(dir / "bad.json"));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("nyul_landmarks_file"), std::string::npos) << r.output;
+}
+
+TEST(Cli, UsageErrorsExitWith2) {
+  EXPECT_EQ(RunCommand(kExe + " run").exit_code, 2);
+  EXPECT_EQ(RunCommand(kExe + " frobnicate").exit_code, 2);
+  EXPECT_EQ(RunCommand(kExe + " --version").exit_code, 0);
+}
+
+void ExpectSameGeometry(const Geometry& a, const Geometry& b) {
+  EXPECT_EQ(a.size, b.size);
+  // NIfTI stores spacing and origin as float32: equal to that precision.
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_NEAR(a.spacing[i], b.spacing[i], 1e-6 * std::max(1.0, b.spacing[i]));
+    EXPECT_NEAR(a.origin[i], b.origin[i], 1e-4);
+  }
+  for (int i = 0; i < 9; ++i) EXPECT_NEAR(a.direction[i], b.direction[i], 1e-6);
+}
+
+// Runs `cardioseg run --save-intermediate` and checks the outputs keep the input's grid.
+void ExpectRunKeepsGeometry(const fs::path& input, const std::string& extra = "") {
+  test::TempDir out;
+  const auto r = RunCommand(kExe + " run " + Quote(input) + " -o " + Quote(out.path()) +
+                            " --save-intermediate --set preprocess.n4.iterations_per_level=[5] " +
+                            extra);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const Geometry in = imaging::GeometryOf(imaging::ReadVolume(input, {}).image.GetPointer());
+  for (const char* name : {"n4_corrected.nii.gz", "standardized.nii.gz"}) {
+    ExpectSameGeometry(imaging::GeometryOf(imaging::ReadVolume(out / name, {}).image.GetPointer()), in);
+  }
+  std::ifstream report_file(out / "report.json");
+  const auto report = nlohmann::json::parse(report_file);
+  EXPECT_EQ(report["input"]["geometry"], ToJson(in));
+  EXPECT_EQ(report["config"]["output"]["save_intermediate"], true);
+  EXPECT_FALSE(report["stages"].empty());
+}
+
+TEST(CliGeometry, ObliqueNiftiKeepsItsGrid) {
+  test::TempDir dir;
+  const auto input = dir / "oblique.nii.gz";
+  imaging::WriteImage(test::Sphere(test::ObliqueGeometry({30, 26, 9}, {1.3, 1.3, 8.0}), 20.0,
+                                   100.0f, 10.0f, 2.0f).GetPointer(), input);
+  ExpectRunKeepsGeometry(input);
+}
+
+TEST(CliGeometry, RealNiftiAndDicomKeepTheirGrid) {
+  CARDIOSEG_REQUIRE_SHARED_DATA(data);
+  ExpectRunKeepsGeometry(data / "acdc/imagesTr/patient001.nii.gz");
+  ExpectRunKeepsGeometry(data / "sunnybrook/SCD0000101/dicom");
+}
+
+}  // namespace
+}  // namespace cardioseg

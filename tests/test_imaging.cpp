@@ -1,0 +1,245 @@
+#include <fstream>
+#include <set>
+
+#include <gtest/gtest.h>
+#include <itkImageFileWriter.h>
+
+#include "cardioseg/core/error.h"
+#include "cardioseg/imaging/dicom.h"
+#include "cardioseg/imaging/intensity.h"
+#include "cardioseg/imaging/io.h"
+#include "cardioseg/imaging/n4.h"
+#include "cardioseg/imaging/resample.h"
+#include "synthetic.h"
+#include "test_util.h"
+
+namespace cardioseg::imaging {
+namespace {
+
+using test::ObliqueGeometry;
+using test::Sphere;
+
+TEST(N4, RemovesASmoothBiasFromASphere) {
+  Geometry g;
+  g.size = {48, 48, 32};
+  g.spacing = {2.0, 2.0, 2.0};
+  auto truth = Sphere(g, 30.0, 100.0f, 30.0f, 2.0f);
+  // Multiplicative bias exp(0.5 * x / extent): about 0.78 to 1.28 across the volume.
+  auto biased = MakeImage<ImageType>(g);
+  const float* t = truth->GetBufferPointer();
+  float* b = biased->GetBufferPointer();
+  for (std::size_t k = 0, idx = 0; k < g.size[2]; ++k) {
+    for (std::size_t j = 0; j < g.size[1]; ++j) {
+      for (std::size_t i = 0; i < g.size[0]; ++i, ++idx) {
+        const double u = (double(i) / (g.size[0] - 1) - 0.5) + 0.5 * (double(j) / (g.size[1] - 1) - 0.5);
+        b[idx] = t[idx] * static_cast<float>(std::exp(0.5 * u));
+      }
+    }
+  }
+  const double before = test::Correlation(biased.GetPointer(), truth.GetPointer());
+  config::N4Config c;
+  c.shrink_factors = {2, 2, 2};
+  c.spline_distance_mm = 50;
+  c.mask = "none";
+  const auto result = CorrectBiasField(biased.GetPointer(), c);
+  const double after = test::Correlation(result.corrected.GetPointer(), truth.GetPointer());
+  EXPECT_LT(before, 0.99);
+  EXPECT_GE(after, 0.99) << "correlation before " << before;
+  EXPECT_EQ(GeometryOf(result.corrected.GetPointer()), g);
+  ASSERT_FALSE(result.levels.empty());
+  EXPECT_EQ(result.levels.size(), c.iterations_per_level.size());
+}
+
+TEST(N4, HandlesNonPositiveIntensities) {
+  Geometry g;
+  g.size = {32, 32, 16};
+  auto image = Sphere(g, 10.0, 50.0f, -20.0f, 1.0f);
+  config::N4Config c;
+  c.shrink_factors = {2, 2, 1};
+  const auto result = CorrectBiasField(image.GetPointer(), c);
+  EXPECT_DOUBLE_EQ(result.intensity_shift, 1.0 - *std::min_element(
+      image->GetBufferPointer(), image->GetBufferPointer() + g.NumberOfVoxels()));
+  const float* out = result.corrected->GetBufferPointer();
+  for (std::size_t i = 0; i < g.NumberOfVoxels(); ++i) ASSERT_TRUE(std::isfinite(out[i]));
+}
+
+TEST(Intensity, ZScoreGivesMeanZeroSdOneInsideTheMask) {
+  const Geometry g = ObliqueGeometry({24, 20, 8}, {1.2, 1.2, 8.0});
+  auto image = Sphere(g, 40.0, 300.0f, 0.0f, 25.0f);
+  // Zero the outside so "nonzero" masks the sphere only.
+  float* p = image->GetBufferPointer();
+  auto truth = Sphere(g, 40.0, 1.0f, 0.0f);
+  for (std::size_t i = 0; i < g.NumberOfVoxels(); ++i) p[i] *= truth->GetBufferPointer()[i];
+  config::IntensityConfig c;
+  c.mask = "nonzero";
+  const auto result = Standardize(image.GetPointer(), c);
+  auto mask = IntensityMask(image.GetPointer(), "nonzero");
+  auto values = MaskedValues(result.image.GetPointer(), mask.GetPointer());
+  const auto stats = intensity::ComputeStats(values);
+  EXPECT_NEAR(stats.mean, 0.0, 1e-4);
+  EXPECT_NEAR(stats.sd, 1.0, 1e-4);
+  EXPECT_EQ(GeometryOf(result.image.GetPointer()), g);
+}
+
+TEST(Intensity, CtWindowMapsOntoUnitInterval) {
+  Geometry g;
+  g.size = {8, 8, 4};
+  auto image = Sphere(g, 2.0, 900.0f, -1000.0f);
+  config::IntensityConfig c;
+  c.method = "ct_window";
+  const auto result = Standardize(image.GetPointer(), c);
+  const float* o = result.image->GetBufferPointer();
+  EXPECT_EQ(*std::min_element(o, o + g.NumberOfVoxels()), 0.0f);
+  EXPECT_EQ(*std::max_element(o, o + g.NumberOfVoxels()), 1.0f);
+}
+
+TEST(Intensity, NyulLandmarksMapOntoTheStandardScale) {
+  Geometry g;
+  g.size = {20, 20, 10};
+  auto a = Sphere(g, 6.0, 200.0f, 50.0f, 10.0f, 1);
+  auto b = MakeImage<ImageType>(g);  // b = 3 a + 40: same histogram shape, other scale
+  for (std::size_t i = 0; i < g.NumberOfVoxels(); ++i) {
+    b->GetBufferPointer()[i] = 3 * a->GetBufferPointer()[i] + 40;
+  }
+  const auto landmarks = LearnNyulLandmarks({a.GetPointer(), b.GetPointer()}, "all");
+  test::TempDir dir;
+  const auto file = dir / "landmarks.json";
+  std::ofstream(file) << intensity::ToJson(landmarks).dump();
+  config::IntensityConfig c;
+  c.method = "nyul";
+  c.nyul_landmarks_file = file.string();
+  c.clip_percentiles = {landmarks.percentiles.front(), landmarks.percentiles.back()};
+  for (const ImageType* image : {a.GetPointer(), b.GetPointer()}) {
+    const auto result = Standardize(image, c);
+    auto values = MaskedValues(result.image.GetPointer(), nullptr);
+    const auto mapped = intensity::Percentiles(values, landmarks.percentiles);
+    for (std::size_t i = 0; i < mapped.size(); ++i) {
+      EXPECT_NEAR(mapped[i], landmarks.standard_scale[i], 0.5) << "landmark " << i;
+    }
+  }
+}
+
+TEST(Resample, InverseReturnsTheExactInputGeometry) {
+  const Geometry g = ObliqueGeometry({40, 36, 9}, {1.5625, 1.5625, 10.0});
+  auto image = Sphere(g, 25.0, 100.0f, 0.0f);
+  config::ResampleConfig c;
+  c.enabled = true;
+  c.target_spacing_mm = {1.0, 1.0, 5.0};
+  auto resampled = ResampleImage(image.GetPointer(), c);
+  const Geometry r = GeometryOf(resampled.GetPointer());
+  EXPECT_EQ(r.size, (std::array<std::size_t, 3>{63, 56, 18}));
+  EXPECT_EQ(r.direction, g.direction);
+  EXPECT_EQ(r.origin, g.origin);
+  auto back = ResampleOnto(resampled.GetPointer(), g, Interpolation::kLinear);
+  EXPECT_EQ(GeometryOf(back.GetPointer()), g);
+  auto labels = MakeImage<LabelMapType>(GeometryOf(resampled.GetPointer()), 2);
+  EXPECT_EQ(GeometryOf(ResampleLabelsOnto(labels.GetPointer(), g).GetPointer()), g);
+}
+
+TEST(Resample, NoInterpolationAcrossSparseSlicesUnlessAsked) {
+  Geometry g;
+  g.size = {16, 16, 6};
+  g.spacing = {1.5, 1.5, 10.0};
+  auto image = MakeImage<ImageType>(g);
+  for (std::size_t k = 0; k < 6; ++k) {
+    for (std::size_t i = 0; i < 256; ++i) image->GetBufferPointer()[k * 256 + i] = 100.0f * k;
+  }
+  config::ResampleConfig c;
+  c.target_spacing_mm = {1.0, 1.0, 4.0};
+  auto values_of = [&](const config::ResampleConfig& cfg) {
+    auto out = ResampleImage(image.GetPointer(), cfg);
+    const float* p = out->GetBufferPointer();
+    return std::set<float>(p, p + out->GetLargestPossibleRegion().GetNumberOfPixels());
+  };
+  for (float v : values_of(c)) EXPECT_EQ(std::fmod(v, 100.0f), 0.0f) << v;
+  c.interpolate_across_slices = true;
+  const auto blended = values_of(c);
+  EXPECT_TRUE(std::any_of(blended.begin(), blended.end(),
+                          [](float v) { return std::fmod(v, 100.0f) != 0.0f; }));
+}
+
+TEST(Io, NiftiAndNrrdRoundTripKeepGeometry) {
+  const Geometry g = ObliqueGeometry({12, 10, 7}, {0.7, 0.9, 5.0});
+  auto image = Sphere(g, 4.0, 1.0f, 0.0f);
+  test::TempDir dir;
+  for (const char* name : {"a.nii.gz", "a.nrrd", "a.mha"}) {
+    WriteImage(image.GetPointer(), dir / name);
+    const auto back = ReadVolume(dir / name, {});
+    const Geometry r = GeometryOf(back.image.GetPointer());
+    EXPECT_EQ(r.size, g.size) << name;
+    for (int i = 0; i < 3; ++i) {
+      EXPECT_NEAR(r.spacing[i], g.spacing[i], 1e-6) << name;
+      EXPECT_NEAR(r.origin[i], g.origin[i], 1e-4) << name;
+    }
+    for (int i = 0; i < 9; ++i) EXPECT_NEAR(r.direction[i], g.direction[i], 1e-6) << name;
+  }
+}
+
+std::string InputErrorOf(const std::filesystem::path& path) {
+  try {
+    ReadVolume(path, {});
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Io, RejectsBadInputsWithTheFileAndTheProblem) {
+  test::TempDir dir;
+  EXPECT_NE(InputErrorOf(dir / "missing.nii.gz").find("no such file"), std::string::npos);
+
+  using Image2 = itk::Image<float, 2>;
+  auto flat = Image2::New();
+  Image2::RegionType region;
+  region.SetSize({{16, 16}});
+  flat->SetRegions(region);
+  flat->Allocate();
+  flat->FillBuffer(1);
+  auto writer = itk::ImageFileWriter<Image2>::New();
+  writer->SetInput(flat);
+  writer->SetFileName((dir / "flat.nii.gz").string());
+  writer->Update();
+  const auto msg2d = InputErrorOf(dir / "flat.nii.gz");
+  EXPECT_NE(msg2d.find("2D image"), std::string::npos) << msg2d;
+  EXPECT_NE(msg2d.find("flat.nii.gz"), std::string::npos) << msg2d;
+
+  Geometry g;
+  g.size = {64, 64, 32};
+  WriteImage(Sphere(g, 10.0, 1.0f, 0.0f, 0.5f).GetPointer(), dir / "full.nii.gz");
+  const auto full_size = std::filesystem::file_size(dir / "full.nii.gz");
+  std::filesystem::copy_file(dir / "full.nii.gz", dir / "cut.nii.gz");
+  std::filesystem::resize_file(dir / "cut.nii.gz", full_size / 2);
+  EXPECT_NE(InputErrorOf(dir / "cut.nii.gz").find("truncated"), std::string::npos)
+      << InputErrorOf(dir / "cut.nii.gz");
+
+  std::filesystem::create_directories(dir / "nodicom");
+  std::ofstream(dir / "nodicom" / "notes.txt") << "not an image\n";
+  EXPECT_NE(InputErrorOf(dir / "nodicom").find("no DICOM image"), std::string::npos);
+  std::ofstream(dir / "notes.txt") << "not an image\n";
+  EXPECT_NE(InputErrorOf(dir / "notes.txt").find("not a recognised image"), std::string::npos);
+}
+
+TEST(Dicom, GroupsACineSeriesIntoPhasesAlongTheSliceNormal) {
+  std::vector<DicomSlice> slices;
+  // 3 positions along -z (normal of row x col = +z), 2 phases each, files shuffled.
+  for (int pos : {2, 0, 1}) {
+    for (int phase : {1, 0}) {
+      DicomSlice s;
+      s.file = "p" + std::to_string(pos) + "t" + std::to_string(phase);
+      s.position = {0, 0, 10.0 * pos};
+      s.has_position = true;
+      s.trigger_time_ms = 40.0 * phase;
+      s.instance_number = pos * 2 + phase;
+      slices.push_back(s);
+    }
+  }
+  const auto phases = GroupIntoPhases(slices);
+  ASSERT_EQ(phases.size(), 2u);
+  EXPECT_EQ(phases[0], (std::vector<std::string>{"p0t0", "p1t0", "p2t0"}));
+  EXPECT_EQ(phases[1], (std::vector<std::string>{"p0t1", "p1t1", "p2t1"}));
+  slices.pop_back();
+  EXPECT_THROW(GroupIntoPhases(slices), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace cardioseg::imaging

@@ -1,0 +1,92 @@
+// Regression tests on the real scans of ../shared/data (skipped when CARDIOSEG_TEST_DATA is unset).
+#include <memory>
+
+#include <gtest/gtest.h>
+#include <nifti1_io.h>
+
+#include "cardioseg/core/error.h"
+#include "cardioseg/imaging/dicom.h"
+#include "cardioseg/imaging/io.h"
+#include "test_util.h"
+
+namespace cardioseg::imaging {
+namespace {
+
+namespace fs = std::filesystem;
+
+TEST(RealAcdc, SpacingEqualsPixdimAndDirectionComesFromTheSform) {
+  CARDIOSEG_REQUIRE_SHARED_DATA(data);
+  for (const char* name : {"patient001", "patient027", "patient100"}) {
+    const fs::path path = data / "acdc" / "imagesTr" / (std::string(name) + ".nii.gz");
+    std::unique_ptr<nifti_image, void (*)(nifti_image*)> header(
+        nifti_image_read(path.c_str(), 0), nifti_image_free);
+    ASSERT_TRUE(header) << path;
+    ASSERT_EQ(header->qform_code, 0) << "the quirk this test is about";
+    const auto volume = ReadVolume(path, {});
+    const Geometry g = GeometryOf(volume.image.GetPointer());
+    EXPECT_EQ(g.size, (std::array<std::size_t, 3>{std::size_t(header->nx), std::size_t(header->ny),
+                                                   std::size_t(header->nz)}));
+    for (int i = 0; i < 3; ++i) {
+      EXPECT_DOUBLE_EQ(g.spacing[i], header->pixdim[i + 1]) << name << " axis " << i;
+    }
+    EXPECT_GT(g.spacing[2], 4.0) << name << ": a 1 mm slice spacing would mean the sform was used";
+    // sform diag(-1, -1, 1) in RAS is the identity in LPS.
+    EXPECT_EQ(g.direction, (std::array<double, 9>{1, 0, 0, 0, 1, 0, 0, 0, 1})) << name;
+  }
+}
+
+TEST(RealAcdc, LabelMapReadsOnTheImageGrid) {
+  CARDIOSEG_REQUIRE_SHARED_DATA(data);
+  const auto image = ReadVolume(data / "acdc/imagesTr/patient001.nii.gz", {});
+  const auto labels = ReadLabelMap(data / "acdc/labelsTr/patient001.nii.gz");
+  EXPECT_EQ(GeometryOf(labels.GetPointer()), GeometryOf(image.image.GetPointer()));
+  const auto* l = labels->GetBufferPointer();
+  const auto n = labels->GetLargestPossibleRegion().GetNumberOfPixels();
+  EXPECT_EQ(*std::max_element(l, l + n), 3);
+}
+
+TEST(RealSunnybrook, CineSeriesSplitsInto20PhasesOf12Slices10mmApart) {
+  CARDIOSEG_REQUIRE_SHARED_DATA(data);
+  const fs::path folder = data / "sunnybrook/SCD0000101/dicom";
+  const auto series = ScanDicomFolder(folder);
+  ASSERT_EQ(series.size(), 1u);
+  EXPECT_EQ(series[0].slices.size(), 240u);
+  const auto phases = GroupIntoPhases(series[0].slices);
+  ASSERT_EQ(phases.size(), 20u);
+  for (const auto& p : phases) EXPECT_EQ(p.size(), 12u);
+
+  config::InputConfig input;
+  input.phase = 7;
+  const auto volume = ReadVolume(folder, input);
+  const Geometry g = GeometryOf(volume.image.GetPointer());
+  EXPECT_EQ(g.size, (std::array<std::size_t, 3>{256, 256, 12}));
+  EXPECT_NEAR(g.spacing[0], 1.367188, 1e-5);
+  EXPECT_NEAR(g.spacing[2], 10.0, 0.01);
+  EXPECT_EQ(volume.source["phases"], 20);
+  EXPECT_EQ(volume.source["slice_positions"], 12);
+  input.phase = 20;
+  EXPECT_THROW(ReadVolume(folder, input), InputError);
+}
+
+TEST(RealCt, Jpeg2000SeriesWithEmptySeriesUidLoads) {
+  CARDIOSEG_REQUIRE_SHARED_DATA(data);
+  const auto volume = ReadVolume(data / "ct_samples/abdomen_ct_dicom_jpeg2000", {});
+  const Geometry g = GeometryOf(volume.image.GetPointer());
+  EXPECT_EQ(g.size, (std::array<std::size_t, 3>{512, 512, 20}));
+  EXPECT_EQ(volume.source["series_uid"], "");
+  const float* p = volume.image->GetBufferPointer();
+  const auto [lo, hi] = std::minmax_element(p, p + g.NumberOfVoxels());
+  EXPECT_LE(*lo, -1000.0f);  // air in HU: the rescale slope/intercept were applied
+  EXPECT_GE(*hi, 300.0f);    // bone/contrast: pixels were decoded, not left blank
+}
+
+TEST(RealCt, ChestCtaNiftiLoadsAt15mm) {
+  CARDIOSEG_REQUIRE_SHARED_DATA(data);
+  const auto volume = ReadVolume(data / "ct_samples/chest_cta_crop.nii.gz", {});
+  const Geometry g = GeometryOf(volume.image.GetPointer());
+  EXPECT_EQ(g.size, (std::array<std::size_t, 3>{122, 102, 112}));
+  EXPECT_NEAR(g.spacing[0], 1.5, 1e-6);
+}
+
+}  // namespace
+}  // namespace cardioseg::imaging
