@@ -1,7 +1,18 @@
 # Every dependency comes from a Debian 12 package (scripts/install-deps.sh).
 find_package(nlohmann_json 3.10 REQUIRED)
 find_package(spdlog REQUIRED)
+if(CARDIOSEG_BUILD_TESTS)
+  find_package(GTest REQUIRED)
+endif()
 find_package(CLI11 2.1 REQUIRED CONFIG)
+
+# LibTorch (Debian's libtorch-dev is CPU-only; a CUDA LibTorch from PyTorch works the same way
+# through CMAKE_PREFIX_PATH=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')).
+find_package(Torch REQUIRED)
+
+if(CARDIOSEG_TORCH_ONLY)
+  return()
+endif()
 
 # ITK 5.2 has no ITK:: targets: use ${ITK_LIBRARIES} and ITK_USE_FILE, which also registers the
 # NIfTI/NRRD/Meta/GDCM/PNG IO factories of the listed modules (without it, reading fails at run time).
@@ -14,6 +25,3 @@ include(${ITK_USE_FILE})
 find_package(GDCM REQUIRED)
 find_package(ZLIB REQUIRED)
 
-if(CARDIOSEG_BUILD_TESTS)
-  find_package(GTest REQUIRED)
-endif()

@@ -9,6 +9,7 @@
 #include "cardioseg/imaging/io.h"
 #include "synthetic.h"
 #include "test_util.h"
+#include "tiny_model.h"
 
 namespace cardioseg {
 namespace {
@@ -29,9 +30,11 @@ class CliFailure : public ::testing::Test {
     good_ = dir_ / "good.nii.gz";
     imaging::WriteImage(test::Sphere(g, 6.0, 100.0f, 10.0f, 1.0f).GetPointer(), good_);
   }
+  // Input failures are tested without a model, so that they do not depend on one.
   void ExpectFails(const std::string& args, int code, const std::string& message) {
     const auto out = dir_ / "out";
-    const auto r = RunCommand(kExe + " " + args + " -o " + Quote(out));
+    const auto r = RunCommand(kExe + " " + args + " -o " + Quote(out) +
+                              " --set inference.unet.model=\"\"");
     EXPECT_EQ(r.exit_code, code) << r.output;
     EXPECT_NE(r.output.find(message), std::string::npos) << r.output;
     EXPECT_TRUE(LeftNothing(out)) << "partial output left in " << out;
@@ -85,13 +88,23 @@ TEST_F(CliFailure, TwoDimensionalImage) {
   ExpectFails("run " + Quote(dir_ / "slice.nii.gz"), 1, "2D image");
 }
 
+TEST_F(CliFailure, MissingModel) {
+  const auto out = dir_ / "out";
+  const auto r = RunCommand(kExe + " run " + Quote(good_) + " -o " + Quote(out) + " --model " +
+                            Quote(dir_ / "no-such-model"));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("no-such-model"), std::string::npos) << r.output;
+  EXPECT_TRUE(LeftNothing(out));
+}
+
 TEST(Cli, ConfigPrintAndValidate) {
   auto r = RunCommand(kExe + " config --print --set preprocess.n4.spline_order=2");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto resolved = nlohmann::json::parse(r.output);
   EXPECT_EQ(resolved["preprocess"]["n4"]["spline_order"], 2);
   EXPECT_EQ(resolved["preprocess"]["intensity"]["method"], "zscore");
-  r = RunCommand(kExe + " config --validate " CARDIOSEG_SOURCE_DIR "/configs/cine_mri.json");
+  r = RunCommand(kExe + " config --validate " CARDIOSEG_SOURCE_DIR
+                 "/configs/ct.json --set inference.unet.model=\"\"");
   EXPECT_EQ(r.exit_code, 0) << r.output;
   test::TempDir dir;
   std::ofstream(dir / "bad.json") << R"({"preprocess": {"intensity": {"method": "nyul"}}})";
@@ -116,22 +129,31 @@ void ExpectSameGeometry(const Geometry& a, const Geometry& b) {
   for (int i = 0; i < 9; ++i) EXPECT_NEAR(a.direction[i], b.direction[i], 1e-6);
 }
 
-// Runs `cardioseg run --save-intermediate` and checks the outputs keep the input's grid.
-void ExpectRunKeepsGeometry(const fs::path& input, const std::string& extra = "") {
-  test::TempDir out;
+// Runs `cardioseg run --save-intermediate` with a tiny model and checks that the label map and
+// the standardized volume keep the input's grid.
+void ExpectRunKeepsGeometry(const fs::path& input) {
+  test::TempDir out, model;
+  test::WriteTinyModel(model.path(), 3, {4.0, 4.0, 10.0});
   const auto r = RunCommand(kExe + " run " + Quote(input) + " -o " + Quote(out.path()) +
-                            " --save-intermediate --set preprocess.n4.iterations_per_level=[5] " +
-                            extra);
+                            " --save-intermediate --model " + Quote(model.path()));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const Geometry in = imaging::GeometryOf(imaging::ReadVolume(input, {}).image.GetPointer());
-  for (const char* name : {"n4_corrected.nii.gz", "standardized.nii.gz"}) {
-    ExpectSameGeometry(imaging::GeometryOf(imaging::ReadVolume(out / name, {}).image.GetPointer()), in);
-  }
+  const auto seg = imaging::ReadLabelMap(out / "seg.nii.gz");
+  ExpectSameGeometry(imaging::GeometryOf(seg.GetPointer()), in);
+  ExpectSameGeometry(
+      imaging::GeometryOf(imaging::ReadVolume(out / "standardized.nii.gz", {}).image.GetPointer()), in);
   std::ifstream report_file(out / "report.json");
   const auto report = nlohmann::json::parse(report_file);
   EXPECT_EQ(report["input"]["geometry"], ToJson(in));
   EXPECT_EQ(report["config"]["output"]["save_intermediate"], true);
-  EXPECT_FALSE(report["stages"].empty());
+  EXPECT_EQ(report["model"]["name"], "tiny-test-model");
+  const std::vector<std::string> expected{"load", "preprocess.intensity", "inference.unet",
+                                          "postprocess.components"};
+  std::vector<std::string> names;
+  for (const auto& s : report["stages"]) names.push_back(s["name"]);
+  EXPECT_EQ(names, expected);
+  std::ifstream labels_file(out / "labels.json");
+  EXPECT_EQ(nlohmann::json::parse(labels_file)["labels"].size(), 3u);
 }
 
 TEST(CliGeometry, ObliqueNiftiKeepsItsGrid) {
@@ -146,6 +168,27 @@ TEST(CliGeometry, RealNiftiAndDicomKeepTheirGrid) {
   CARDIOSEG_REQUIRE_SHARED_DATA(data);
   ExpectRunKeepsGeometry(data / "acdc/imagesTr/patient001.nii.gz");
   ExpectRunKeepsGeometry(data / "sunnybrook/SCD0000101/dicom");
+}
+
+TEST(CliPreprocessing, SavesN4AndStandardizedVolumesWithoutAModel) {
+  test::TempDir dir, out;
+  const auto input = dir / "oblique.nii.gz";
+  const Geometry g = test::ObliqueGeometry({30, 26, 9}, {1.3, 1.3, 8.0});
+  imaging::WriteImage(test::Sphere(g, 20.0, 100.0f, 10.0f, 2.0f).GetPointer(), input);
+  const auto r = RunCommand(kExe + " run " + Quote(input) + " -o " + Quote(out.path()) +
+                            " --config " CARDIOSEG_SOURCE_DIR "/configs/cine_mri.json" +
+                            " --save-intermediate --set inference.unet.model=\"\"" +
+                            " --set preprocess.n4.iterations_per_level=[5]");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const char* name : {"n4_corrected.nii.gz", "bias_field.nii.gz", "standardized.nii.gz"}) {
+    ExpectSameGeometry(imaging::GeometryOf(imaging::ReadVolume(out / name, {}).image.GetPointer()), g);
+  }
+  EXPECT_FALSE(fs::exists(out / "seg.nii.gz"));
+  std::ifstream report_file(out / "report.json");
+  const auto report = nlohmann::json::parse(report_file);
+  const auto& n4 = report["stages"][1];
+  EXPECT_EQ(n4["name"], "preprocess.n4");
+  EXPECT_EQ(n4["details"]["levels"].size(), 1u);
 }
 
 }  // namespace

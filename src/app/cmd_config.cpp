@@ -23,7 +23,7 @@ struct ConfigOptions {
 int RunConfig(const ConfigOptions& options) {
   if (!options.validate_file.empty()) {
     const auto config = config::Resolve(options.validate_file, options.overrides);
-    pipeline::BuildStages(config);  // stage-level checks, e.g. the Nyul landmarks file
+    pipeline::BuildPipeline(config);  // stage-level checks: Nyul landmarks, the model
     std::cout << options.validate_file << ": valid\n";
     return kExitOk;
   }

@@ -4,6 +4,7 @@
 #include <thread>
 
 #include <itkMultiThreaderBase.h>
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "cardioseg/core/config.h"
@@ -23,26 +24,30 @@ struct RunOptions {
   std::string series_uid;
   bool save_intermediate = false;
   int threads = -1;
+  std::string model;
 };
 
 int Run(const RunOptions& options) {
   std::vector<std::string> overrides = options.overrides;
   if (options.phase >= 0) overrides.push_back("input.phase=" + std::to_string(options.phase));
   if (!options.series_uid.empty()) {
-    overrides.push_back("input.dicom_series_uid=\"" + options.series_uid + "\"");
+    overrides.push_back("input.dicom_series_uid=" + nlohmann::json(options.series_uid).dump());
+  }
+  if (!options.model.empty()) {
+    overrides.push_back("inference.unet.model=" + nlohmann::json(options.model).dump());
   }
   if (options.save_intermediate) overrides.push_back("output.save_intermediate=true");
   if (options.threads >= 0) overrides.push_back("runtime.threads=" + std::to_string(options.threads));
   const config::Config config = config::Resolve(options.config_file, overrides);
-  const auto stages = pipeline::BuildStages(config);
 
   const int threads = config.runtime.threads > 0
                           ? config.runtime.threads
                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   itk::MultiThreaderBase::SetGlobalDefaultNumberOfThreads(threads);
   spdlog::debug("threads: {}", threads);
+  const auto pipeline = pipeline::BuildPipeline(config);  // loads the model before any image
 
-  pipeline::RunCase(options.input, options.output_dir, config, stages);
+  pipeline::RunCase(options.input, options.output_dir, pipeline);
   spdlog::info("{}: done, outputs in {}", options.input, options.output_dir);
   return kExitOk;
 }
@@ -62,6 +67,7 @@ Command RegisterRun(CLI::App& app) {
   sub->add_flag("--save-intermediate", options->save_intermediate,
                 "Also write the corrected and standardized volumes");
   sub->add_option("--threads", options->threads, "Worker threads (0 = all cores)");
+  sub->add_option("--model", options->model, "Model folder (default: the config's)");
   return {sub, [options] { return Run(*options); }};
 }
 

@@ -16,6 +16,9 @@ Command RegisterRun(CLI::App& app);
 Command RegisterConfig(CLI::App& app);
 Command RegisterInfo(CLI::App& app);
 Command RegisterNyulLearn(CLI::App& app);
+Command RegisterPlan(CLI::App& app);
+// `command_line` is recorded in the model card.
+Command RegisterTrain(CLI::App& app, const std::string& command_line);
 
 // Exit codes (README "Exit codes").
 constexpr int kExitOk = 0;

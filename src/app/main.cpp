@@ -20,8 +20,17 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--log-file", log_file, "Also write the log to this file");
 
-  const std::vector<app::Command> commands = {app::RegisterRun(app), app::RegisterConfig(app),
-                                              app::RegisterInfo(app), app::RegisterNyulLearn(app)};
+  std::string command_line = "cardioseg";
+  for (int i = 1; i < argc; ++i) command_line += std::string(" ") + argv[i];
+#ifdef CARDIOSEG_TORCH_ONLY
+  const std::vector<app::Command> commands = {app::RegisterTrain(app, command_line),
+                                              app::RegisterInfo(app)};
+#else
+  const std::vector<app::Command> commands = {
+      app::RegisterRun(app),  app::RegisterConfig(app),
+      app::RegisterInfo(app), app::RegisterNyulLearn(app),
+      app::RegisterPlan(app), app::RegisterTrain(app, command_line)};
+#endif
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

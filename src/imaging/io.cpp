@@ -1,5 +1,6 @@
 #include "cardioseg/imaging/io.h"
 
+#include <atomic>
 #include <cmath>
 #include <memory>
 
@@ -198,8 +199,11 @@ LoadedVolume ReadNiftiWithPixdim(const fs::path& path, int phase, const std::str
       throw InputError(path.string(), std::string("unsupported NIfTI datatype ") +
                                           nifti_datatype_string(nim->datatype));
   }
-  spdlog::warn("{}: ITK's NIfTI reader refused the header ({}); read with spacing from pixdim and "
-               "direction from the normalised sform", path.string(), itk_error);
+  // Warn once per process (a dataset of such files would repeat it for every case), then debug.
+  static std::atomic<bool> warned{false};
+  spdlog::log(warned.exchange(true) ? spdlog::level::debug : spdlog::level::warn,
+              "{}: ITK's NIfTI reader refused the header ({}); read with spacing from pixdim and "
+              "direction from the normalised sform (reported once)", path.string(), itk_error);
   LoadedVolume loaded;
   loaded.image = image;
   loaded.source = {{"path", path.string()},

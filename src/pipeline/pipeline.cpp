@@ -1,23 +1,32 @@
 #include "cardioseg/pipeline/pipeline.h"
 
 #include <chrono>
+#include <cstdlib>
 
 #include <spdlog/spdlog.h>
 
 #include "cardioseg/core/atomic_file.h"
+#include "cardioseg/core/config_visitors.h"
 #include "cardioseg/core/error.h"
 #include "cardioseg/core/intensity_math.h"
 #include "cardioseg/core/version.h"
 #include "cardioseg/imaging/intensity.h"
 #include "cardioseg/imaging/io.h"
 #include "cardioseg/imaging/n4.h"
+#include "cardioseg/imaging/postprocess.h"
 #include "cardioseg/imaging/resample.h"
+#include "cardioseg/nn/predictor.h"
+
+#ifndef CARDIOSEG_SOURCE_DIR
+#define CARDIOSEG_SOURCE_DIR ""
+#endif
 
 namespace cardioseg::pipeline {
 namespace {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
+using nlohmann::json;
 
 double Seconds(Clock::time_point since) {
   return std::chrono::duration<double>(Clock::now() - since).count();
@@ -27,7 +36,7 @@ class N4Stage : public Stage {
  public:
   N4Stage(const config::N4Config& config, bool keep) : config_(config), keep_(keep) {}
   std::string Name() const override { return "preprocess.n4"; }
-  void Run(CaseState& state, nlohmann::json& details) override {
+  void Run(CaseState& state, json& details) override {
     auto result = imaging::CorrectBiasField(state.image.GetPointer(), config_);
     details = imaging::ToJson(result);
     state.image = result.corrected;
@@ -54,7 +63,7 @@ class IntensityStage : public Stage {
     }
   }
   std::string Name() const override { return "preprocess.intensity"; }
-  void Run(CaseState& state, nlohmann::json& details) override {
+  void Run(CaseState& state, json& details) override {
     auto result = imaging::Standardize(state.image.GetPointer(), config_);
     details = result.details;
     state.image = result.image;
@@ -70,12 +79,12 @@ class ResampleStage : public Stage {
  public:
   ResampleStage(const config::ResampleConfig& config, bool keep) : config_(config), keep_(keep) {}
   std::string Name() const override { return "preprocess.resample"; }
-  void Run(CaseState& state, nlohmann::json& details) override {
+  void Run(CaseState& state, json& details) override {
     const Geometry before = imaging::GeometryOf(state.image.GetPointer());
     state.image = imaging::ResampleImage(state.image.GetPointer(), config_);
     const Geometry after = imaging::GeometryOf(state.image.GetPointer());
-    const auto sparse = imaging::SparseAxes(before, config_.anisotropy_ratio);
-    details = {{"from", ToJson(before)}, {"to", ToJson(after)}, {"sparse_axes", sparse}};
+    details = {{"from", ToJson(before)}, {"to", ToJson(after)},
+               {"sparse_axes", imaging::SparseAxes(before, config_.anisotropy_ratio)}};
     if (keep_) state.intermediates.emplace_back("resampled.nii.gz", state.image);
   }
 
@@ -84,33 +93,162 @@ class ResampleStage : public Stage {
   bool keep_;
 };
 
+// Resamples the standardized image to the model's spacing, predicts class probabilities by
+// sliding window, and brings them back onto the input grid one class at a time (linear
+// interpolation, running argmax), so that no per-class float volume is kept at native resolution.
+class UNetStage : public Stage {
+ public:
+  UNetStage(std::shared_ptr<nn::Predictor> predictor, const config::ResampleConfig& resample)
+      : predictor_(std::move(predictor)), resample_(resample) {}
+  std::string Name() const override { return "inference.unet"; }
+  void Run(CaseState& state, json& details) override {
+    const auto& card = predictor_->card();
+    auto start = Clock::now();
+    auto image = imaging::ResampleImage(state.image.GetPointer(), resample_);
+    const Geometry grid = imaging::GeometryOf(image.GetPointer());
+    const double resample_s = Seconds(start);
+    const nn::Shape3 size{static_cast<int64_t>(grid.size[2]), static_cast<int64_t>(grid.size[1]),
+                          static_cast<int64_t>(grid.size[0])};
+    std::vector<float> volume(image->GetBufferPointer(),
+                              image->GetBufferPointer() + grid.NumberOfVoxels());
+    nn::PredictionStats stats;
+    const auto probabilities = predictor_->PredictProbabilities(volume, size, &stats);
+
+    start = Clock::now();
+    const Geometry& native = state.input_geometry;
+    auto best = imaging::MakeImage<imaging::ImageType>(native, -1.0f);
+    auto labels = imaging::MakeImage<imaging::LabelMapType>(native, 0);
+    const std::size_t per_class = grid.NumberOfVoxels();
+    for (int k = 0; k < card.architecture.num_classes; ++k) {
+      auto p = imaging::MakeImage<imaging::ImageType>(grid);
+      std::copy(probabilities.begin() + k * per_class, probabilities.begin() + (k + 1) * per_class,
+                p->GetBufferPointer());
+      auto back = imaging::ResampleOnto(p.GetPointer(), native, imaging::Interpolation::kLinear);
+      const float* b = back->GetBufferPointer();
+      float* m = best->GetBufferPointer();
+      std::uint8_t* l = labels->GetBufferPointer();
+      for (std::size_t i = 0, n = native.NumberOfVoxels(); i < n; ++i) {
+        if (b[i] > m[i]) {
+          m[i] = b[i];
+          l[i] = static_cast<std::uint8_t>(k);
+        }
+      }
+    }
+    state.labels = labels;
+    details = {{"device", stats.device},
+               {"model_grid", ToJson(grid)},
+               {"tiles", stats.tiles},
+               {"tiles_per_s", stats.seconds > 0 ? stats.tiles / stats.seconds : 0.0},
+               {"resample_to_model_s", resample_s},
+               {"network_s", stats.seconds},
+               {"resample_to_input_s", Seconds(start)}};
+  }
+
+ private:
+  std::shared_ptr<nn::Predictor> predictor_;
+  config::ResampleConfig resample_;
+};
+
+class ComponentsStage : public Stage {
+ public:
+  explicit ComponentsStage(const config::ComponentsConfig& config) : config_(config) {}
+  std::string Name() const override { return "postprocess.components"; }
+  void Run(CaseState& state, json& details) override {
+    if (!state.labels) return;
+    state.labels = imaging::CleanComponents(state.labels.GetPointer(), config_, &details);
+  }
+
+ private:
+  config::ComponentsConfig config_;
+};
+
 }  // namespace
 
-std::vector<std::unique_ptr<Stage>> BuildStages(const config::Config& config) {
-  const bool keep = config.output.save_intermediate;
-  std::vector<std::unique_ptr<Stage>> stages;
-  if (config.preprocess.n4.enabled) {
-    stages.push_back(std::make_unique<N4Stage>(config.preprocess.n4, keep));
+fs::path ResolveModelDir(const std::string& name) {
+  std::vector<fs::path> candidates{fs::path(name)};
+  if (fs::path(name).is_relative()) {
+    if (const char* home = std::getenv("CARDIOSEG_HOME"); home && *home) {
+      candidates.push_back(fs::path(home) / name);
+    }
+    if (*CARDIOSEG_SOURCE_DIR) candidates.push_back(fs::path(CARDIOSEG_SOURCE_DIR) / name);
   }
-  if (config.preprocess.intensity.method != "none") {
-    stages.push_back(std::make_unique<IntensityStage>(config.preprocess.intensity, keep));
+  std::string looked;
+  for (const auto& c : candidates) {
+    if (fs::exists(c / "model.json")) return c;
+    looked += (looked.empty() ? "" : ", ") + c.string();
   }
-  if (config.preprocess.resample.enabled) {
-    stages.push_back(std::make_unique<ResampleStage>(config.preprocess.resample, keep));
-  }
-  return stages;
+  throw ConfigError("inference.unet.model: no model folder (with model.json) \"" + name +
+                    "\"; looked in " + looked);
 }
 
-nlohmann::json RunCase(const fs::path& input, const fs::path& output_dir,
-                       const config::Config& config,
-                       const std::vector<std::unique_ptr<Stage>>& stages) {
+Pipeline BuildPipeline(const config::Config& config) {
+  Pipeline p;
+  p.effective = config;
+  std::shared_ptr<nn::Predictor> predictor;
+  const auto& unet = config.inference.unet;
+  if (!unet.model.empty()) {
+    const fs::path dir = ResolveModelDir(unet.model);
+    nn::PredictorOptions options;
+    options.device = unet.device;
+    options.threads = config.runtime.threads;
+    options.step_fraction = unet.step_fraction;
+    options.batch_tiles = unet.batch_tiles;
+    options.mirroring = unet.mirroring;
+    options.fp16 = unet.fp16;
+    predictor = nn::Predictor::Load(dir, options);
+    const auto& card = predictor->card();
+    // The network expects the preprocessing it was trained with.
+    auto& pre = p.effective.preprocess;
+    try {
+      if (card.preprocessing.contains("n4")) {
+        pre.n4 = config::SectionFromJson<config::N4Config>(card.preprocessing["n4"],
+                                                           "model.json preprocessing.n4");
+      }
+      if (card.preprocessing.contains("intensity")) {
+        pre.intensity = config::SectionFromJson<config::IntensityConfig>(
+            card.preprocessing["intensity"], "model.json preprocessing.intensity");
+        if (!pre.intensity.nyul_landmarks_file.empty() &&
+            fs::path(pre.intensity.nyul_landmarks_file).is_relative()) {
+          pre.intensity.nyul_landmarks_file = (dir / pre.intensity.nyul_landmarks_file).string();
+        }
+      }
+    } catch (const ConfigError& e) {
+      throw InputError((dir / "model.json").string(), e.what());
+    }
+    pre.resample.enabled = false;  // the inference stage resamples to the model's spacing itself
+    pre.resample.target_spacing_mm = card.spacing_mm;
+    p.labels = card.labels;
+    p.model = {{"path", dir.string()}, {"name", card.name}, {"format", card.format},
+               {"weights", card.weights}, {"device", predictor->device()},
+               {"spacing_mm", card.spacing_mm}, {"patch_size_dhw", card.patch_size}};
+  }
+  const bool keep = config.output.save_intermediate;
+  const auto& pre = p.effective.preprocess;
+  if (pre.n4.enabled) p.stages.push_back(std::make_unique<N4Stage>(pre.n4, keep));
+  if (pre.intensity.method != "none") {
+    p.stages.push_back(std::make_unique<IntensityStage>(pre.intensity, keep));
+  }
+  if (pre.resample.enabled) p.stages.push_back(std::make_unique<ResampleStage>(pre.resample, keep));
+  if (predictor) {
+    auto resample = pre.resample;
+    resample.enabled = true;
+    p.stages.push_back(std::make_unique<UNetStage>(predictor, resample));
+    if (config.postprocess.components.enabled) {
+      p.stages.push_back(std::make_unique<ComponentsStage>(config.postprocess.components));
+    }
+  }
+  return p;
+}
+
+json RunCase(const fs::path& input, const fs::path& output_dir, const Pipeline& pipeline) {
   const auto case_start = Clock::now();
-  nlohmann::json report;
+  json report;
   report["cardioseg"] = {{"version", Version()}, {"git_revision", GitRevision()}};
-  report["config"] = config::ToJson(config);
+  report["config"] = config::ToJson(pipeline.effective);
+  if (!pipeline.model.is_null()) report["model"] = pipeline.model;
 
   auto start = Clock::now();
-  imaging::LoadedVolume loaded = imaging::ReadVolume(input, config.input);
+  imaging::LoadedVolume loaded = imaging::ReadVolume(input, pipeline.effective.input);
   CaseState state;
   state.image = loaded.image;
   state.input_geometry = imaging::GeometryOf(loaded.image.GetPointer());
@@ -119,16 +257,18 @@ nlohmann::json RunCase(const fs::path& input, const fs::path& output_dir,
     auto values = imaging::MaskedValues(state.image.GetPointer(), nullptr);
     report["input"]["intensity"] = ToJson(intensity::ComputeStats(values));
   }
-  nlohmann::json stage_reports = nlohmann::json::array();
+  json stage_reports = json::array();
   stage_reports.push_back({{"name", "load"}, {"wall_s", Seconds(start)}});
   spdlog::info("{}: load {:.2f} s", input.string(), Seconds(start));
 
-  for (const auto& stage : stages) {
+  for (const auto& stage : pipeline.stages) {
     start = Clock::now();
-    nlohmann::json details;
+    json details;
     try {
       stage->Run(state, details);
     } catch (const StageError&) {
+      throw;
+    } catch (const InputError&) {
       throw;
     } catch (const std::exception& e) {
       throw StageError(stage->Name(), input.string() + ": " + e.what());
@@ -140,7 +280,26 @@ nlohmann::json RunCase(const fs::path& input, const fs::path& output_dir,
   report["stages"] = stage_reports;
 
   // Outputs only once every stage has succeeded.
-  nlohmann::json outputs = nlohmann::json::array();
+  json outputs = json::array();
+  if (state.labels) {
+    imaging::WriteLabelMap(state.labels.GetPointer(), output_dir / "seg.nii.gz");
+    json table = json::array();
+    for (const auto& l : pipeline.labels) {
+      table.push_back({{"value", l.value}, {"name", l.name}, {"color", l.color}});
+    }
+    WriteTextAtomically(output_dir / "labels.json", json{{"labels", table}}.dump(2) + "\n");
+    json volumes = json::object();
+    const auto ml = imaging::LabelVolumesMl(state.labels.GetPointer());
+    for (const auto& l : pipeline.labels) {
+      if (l.value == 0) continue;
+      const auto it = ml.find(l.value);
+      volumes[l.name] = it == ml.end() ? 0.0 : it->second;
+    }
+    report["label_volumes_ml"] = volumes;
+    outputs.push_back({{"file", "seg.nii.gz"}, {"kind", "label_map"},
+                       {"geometry", ToJson(imaging::GeometryOf(state.labels.GetPointer()))}});
+    outputs.push_back({{"file", "labels.json"}, {"kind", "label_table"}});
+  }
   for (const auto& [name, image] : state.intermediates) {
     imaging::WriteImage(image.GetPointer(), output_dir / name);
     outputs.push_back({{"file", name}, {"kind", "intermediate"},

@@ -150,6 +150,63 @@ struct PreprocessConfig {
   }
 };
 
+// "inference.unet": U-Net segmentation by sliding window (nnU-Net's semantics).
+struct UNetInferenceConfig {
+  // Model folder holding model.json and its weights. A relative path is looked up in the working
+  // directory, then under $CARDIOSEG_HOME, then in the source tree cardioseg was built from.
+  // When set, the model card's preprocessing (N4, intensity, spacing) replaces the config's.
+  // "" = no inference. Default "models/acdc-cine-mri" (cine short-axis MRI: RV, myocardium, LV).
+  std::string model = "models/acdc-cine-mri";
+  // "auto" (CUDA when LibTorch has it), "cpu" or "cuda". Default "auto".
+  std::string device = "auto";
+  // Tile step as a fraction of the patch, range [0.1, 1]. Default 0.5.
+  double step_fraction = 0.5;
+  // Tiles per forward pass, range [1, 64]. Default 2.
+  int batch_tiles = 2;
+  // Mirroring test-time augmentation (averages flipped predictions; 4-8x slower). Default false.
+  bool mirroring = false;
+  // Half-precision autocast on CUDA. Default true.
+  bool fp16 = true;
+
+  template <class V> void Visit(V& v) {
+    v.Field("model", model);
+    v.Choice("device", device, {"auto", "cpu", "cuda"});
+    v.Field("step_fraction", step_fraction, 0.1, 1.0);
+    v.Field("batch_tiles", batch_tiles, 1, 64);
+    v.Field("mirroring", mirroring);
+    v.Field("fp16", fp16);
+  }
+};
+
+struct InferenceConfig {
+  UNetInferenceConfig unet;
+  template <class V> void Visit(V& v) { v.Section("unet", unet); }
+};
+
+// "postprocess.components": connected-component clean-up of the label map, per label.
+struct ComponentsConfig {
+  // Run the stage. Default true.
+  bool enabled = true;
+  // Keep only the largest 6-connected component of each label. Default true.
+  bool largest_component = true;
+  // Remove components smaller than this, in mL. Range [0, 10000]. Default 0.
+  double min_component_volume_ml = 0.0;
+  // Fill background holes enclosed by a label (3D). Default true.
+  bool fill_holes = true;
+
+  template <class V> void Visit(V& v) {
+    v.Field("enabled", enabled);
+    v.Field("largest_component", largest_component);
+    v.Field("min_component_volume_ml", min_component_volume_ml, 0.0, 10000.0);
+    v.Field("fill_holes", fill_holes);
+  }
+};
+
+struct PostprocessConfig {
+  ComponentsConfig components;
+  template <class V> void Visit(V& v) { v.Section("components", components); }
+};
+
 // "output": what `run` writes besides report.json.
 struct OutputConfig {
   // Also write the N4-corrected volume, its bias field and the standardized volume. Default false.
@@ -169,12 +226,16 @@ struct RuntimeConfig {
 struct Config {
   InputConfig input;
   PreprocessConfig preprocess;
+  InferenceConfig inference;
+  PostprocessConfig postprocess;
   OutputConfig output;
   RuntimeConfig runtime;
 
   template <class V> void Visit(V& v) {
     v.Section("input", input);
     v.Section("preprocess", preprocess);
+    v.Section("inference", inference);
+    v.Section("postprocess", postprocess);
     v.Section("output", output);
     v.Section("runtime", runtime);
   }

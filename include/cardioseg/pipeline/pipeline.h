@@ -1,8 +1,10 @@
 #pragma once
 // The `cardioseg run` pipeline for one case: load -> stages -> outputs + report.json.
 //
-// A stage is a type with a typed config and a stable dotted name (PDAL's "filters.x"): its config
-// is checked when the stage is built, before any image is read.
+// A stage is a type with a typed config and a stable dotted name (PDAL's "filters.x"):
+// preprocess.n4, preprocess.intensity, preprocess.resample, inference.unet,
+// postprocess.components. Stages are built (configs checked, the model loaded) before any image
+// is read, so a batch loads its model once.
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -13,13 +15,15 @@
 #include "cardioseg/core/config.h"
 #include "cardioseg/core/geometry.h"
 #include "cardioseg/imaging/image.h"
+#include "cardioseg/nn/model_card.h"
 
 namespace cardioseg::pipeline {
 
 // What stages read and write for one case.
 struct CaseState {
-  imaging::ImageType::Pointer image;   // the working volume; its grid changes with resampling
-  Geometry input_geometry;             // the input's exact grid, for writing results back
+  imaging::ImageType::Pointer image;      // the working volume; its grid changes with resampling
+  imaging::LabelMapType::Pointer labels;  // the label map on the input grid, once predicted
+  Geometry input_geometry;                // the input's exact grid, for writing results back
   // Volumes written with output.save_intermediate, as {file name, volume}.
   std::vector<std::pair<std::string, imaging::ImageType::Pointer>> intermediates;
 };
@@ -33,16 +37,29 @@ class Stage {
   virtual void Run(CaseState& state, nlohmann::json& details) = 0;
 };
 
-// The enabled stages, in pipeline order. Throws ConfigError when a stage's config cannot work
-// (e.g. a Nyul landmarks file that is missing or invalid).
-std::vector<std::unique_ptr<Stage>> BuildStages(const config::Config& config);
+struct Pipeline {
+  // The config the stages run with: the user's, with the model card's preprocessing in place of
+  // preprocess.n4 / preprocess.intensity / preprocess.resample when a model is used.
+  config::Config effective;
+  std::vector<std::unique_ptr<Stage>> stages;
+  std::vector<nn::LabelInfo> labels;  // label table of the model (empty without inference)
+  nlohmann::json model;               // {"path", "name", "sha256"...}; null without inference
+};
 
-// Runs one case: reads `input` (file or DICOM folder), runs `stages`, writes into `output_dir`
-// report.json and, with output.save_intermediate, the intermediate volumes. Nothing is written
-// before every stage has succeeded, and each file is written atomically.
-// Returns the report. Throws InputError / StageError; nothing is left in `output_dir` then.
+// Builds the enabled stages in order and loads the model. Throws ConfigError when a stage's
+// config cannot work (missing Nyul landmarks file, model folder not found) and InputError on a
+// broken model card or weights.
+Pipeline BuildPipeline(const config::Config& config);
+
+// Finds a model folder: `name` as given (absolute or relative to the working directory), then
+// under $CARDIOSEG_HOME, then in the source tree. Throws ConfigError listing where it looked.
+std::filesystem::path ResolveModelDir(const std::string& name);
+
+// Runs one case: reads `input` (file or DICOM folder), runs the stages, writes into `output_dir`
+// seg.nii.gz + labels.json (with inference), intermediate volumes (output.save_intermediate) and
+// report.json. Nothing is written before every stage has succeeded, and each file is written
+// atomically. Returns the report. Throws InputError / StageError; nothing is left behind then.
 nlohmann::json RunCase(const std::filesystem::path& input, const std::filesystem::path& output_dir,
-                       const config::Config& config,
-                       const std::vector<std::unique_ptr<Stage>>& stages);
+                       const Pipeline& pipeline);
 
 }  // namespace cardioseg::pipeline

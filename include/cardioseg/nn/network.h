@@ -1,0 +1,74 @@
+#pragma once
+// The 3D U-Net and sliding-window inference in LibTorch. Tensors are [N, C, D, H, W].
+// Include only from the few translation units that need LibTorch (it compiles slowly).
+#include <functional>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "cardioseg/nn/model_card.h"
+
+namespace cardioseg::nn {
+
+// 3D U-Net with a kernel and a pooling stride per level (nnU-Net's planned topology): each level
+// is two (conv -> instance norm -> leaky ReLU 0.01) blocks; the first conv of level l > 0 is
+// strided by levels[l].stride (no max-pooling); the decoder upsamples by transposed convolution.
+// With type "attention_unet", skip connections pass through additive attention gates
+// (Oktay et al., "Attention U-Net", MIDL 2018) driven by the coarser decoder features.
+// Input [N, in_channels, D, H, W] with D, H, W divisible by the product of the strides; output
+// logits [N, num_classes, D, H, W]. With deep_supervision, forward() also returns coarser logits
+// (one per decoder level below the top, finest first); otherwise one tensor.
+class UNetImpl : public torch::nn::Module {
+ public:
+  explicit UNetImpl(const ArchitectureConfig& config);
+  std::vector<torch::Tensor> forward(torch::Tensor x);
+  const ArchitectureConfig& config() const { return config_; }
+
+ private:
+  struct Block {
+    torch::nn::Conv3d conv{nullptr};
+    torch::nn::InstanceNorm3d norm{nullptr};
+  };
+  torch::Tensor RunBlocks(std::vector<Block>& blocks, torch::Tensor x);
+  std::vector<Block> MakeBlocks(const std::string& prefix, int in, int out, const Shape3& kernel,
+                                const Shape3& first_stride);
+
+  ArchitectureConfig config_;
+  std::vector<std::vector<Block>> encoder_;
+  std::vector<torch::nn::ConvTranspose3d> up_;
+  std::vector<std::vector<Block>> decoder_;
+  std::vector<torch::nn::Conv3d> heads_;
+  // Attention gates per decoder level: W_x (skip), W_g (gate), psi.
+  std::vector<torch::nn::Conv3d> att_x_, att_g_, att_psi_;
+};
+TORCH_MODULE(UNet);
+
+// Channels at each level: base x 2^level, capped at max_channels.
+std::vector<int> LevelChannels(const ArchitectureConfig& config);
+
+struct SlidingWindowOptions {
+  Shape3 patch{16, 128, 128};   // [D, H, W]
+  double step_fraction = 0.5;   // nnU-Net's default
+  int batch_tiles = 2;          // tiles per forward pass
+  double sigma_scale = 1.0 / 8; // Gaussian importance map sigma / patch size
+  // Axes (0 = D, 1 = H, 2 = W) to mirror for test-time augmentation; empty = none. All subsets
+  // of these axes are predicted and their logits averaged.
+  std::vector<int> mirror_axes;
+  bool autocast_fp16 = false;   // CUDA only: run the network in half precision
+};
+
+// Sliding-window prediction (nnU-Net semantics): the volume [C, D, H, W] (CPU, float) is padded
+// to at least the patch, cut into tiles with TileOrigins, predicted in batches by `forward`
+// (taking [B, C, pd, ph, pw] on `device`, returning logits [B, K, pd, ph, pw]), weighted by the
+// Gaussian importance map and stitched on the CPU. Returns averaged logits [K, D, H, W] on the
+// CPU. `on_tile` (optional) is called after each batch with (tiles done, tiles total).
+torch::Tensor SlidingWindowLogits(const torch::Tensor& volume,
+                                  const std::function<torch::Tensor(const torch::Tensor&)>& forward,
+                                  const SlidingWindowOptions& options, const torch::Device& device,
+                                  const std::function<void(int, int)>& on_tile = {});
+
+// "auto" -> CUDA when available, else CPU; "cpu"; "cuda". Throws std::invalid_argument for
+// "cuda" without a CUDA build or device, or an unknown name.
+torch::Device ResolveDevice(const std::string& name);
+
+}  // namespace cardioseg::nn

@@ -1,0 +1,51 @@
+#pragma once
+// Loading a model folder and predicting class probabilities with the sliding window, behind a
+// LibTorch-free interface (the pipeline includes this without compiling LibTorch headers).
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cardioseg/nn/model_card.h"
+
+namespace cardioseg::nn {
+
+struct PredictorOptions {
+  std::string device = "auto";  // auto, cpu, cuda
+  int threads = 0;              // LibTorch intra-op threads; 0 = all cores
+  double step_fraction = 0.5;   // tile step / patch
+  int batch_tiles = 2;          // tiles per forward pass
+  bool mirroring = false;       // test-time augmentation by flips
+  bool fp16 = true;             // autocast to half precision on CUDA
+};
+
+struct PredictionStats {
+  int tiles = 0;
+  double seconds = 0;
+  std::string device;
+};
+
+class Predictor {
+ public:
+  // Loads `model_dir` (model.json + weights; format "cardioseg" or "torchscript").
+  // Throws InputError naming the file on a missing/invalid card or weights.
+  static std::unique_ptr<Predictor> Load(const std::filesystem::path& model_dir,
+                                         const PredictorOptions& options);
+  ~Predictor();
+  const ModelCard& card() const;
+  const std::filesystem::path& model_dir() const;
+  std::string device() const;
+
+  // `volume`: [C, D, H, W] float32 at the card's spacing, C = in_channels, already normalised.
+  // Returns softmax probabilities [K, D, H, W] (K = num_classes). Throws std::invalid_argument on
+  // a size mismatch.
+  std::vector<float> PredictProbabilities(const std::vector<float>& volume, const Shape3& size,
+                                          PredictionStats* stats = nullptr) const;
+
+ private:
+  Predictor();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace cardioseg::nn

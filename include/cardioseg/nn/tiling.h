@@ -1,0 +1,49 @@
+#pragma once
+// Sliding-window geometry and network planning as pure functions (no LibTorch), after nnU-Net's
+// compute_steps_for_sliding_window, compute_gaussian and experiment planning (Isensee et al.,
+// "nnU-Net", Nature Methods 18:203-211, 2021; github.com/MIC-DKFZ/nnUNet).
+//
+// Every shape here is in tensor order [D, H, W] = image axes (k, j, i).
+#include <array>
+#include <cstdint>
+#include <vector>
+
+namespace cardioseg::nn {
+
+using Shape3 = std::array<std::int64_t, 3>;
+
+// Start offsets of the tiles along one axis of length `size` for tiles of `tile` voxels and a
+// step of `step_fraction` x tile (nnU-Net: 0.5). The first tile starts at 0, the last ends at
+// `size`, steps are spread evenly between them, so every voxel is covered. `size` < `tile` gives
+// {0} (the volume is padded to the tile first). Throws std::invalid_argument when tile <= 0 or
+// step_fraction is outside (0, 1].
+std::vector<std::int64_t> TileStarts(std::int64_t size, std::int64_t tile, double step_fraction);
+
+// All tile origins of a volume of `size` in [D, H, W], in raster order.
+std::vector<Shape3> TileOrigins(const Shape3& size, const Shape3& tile, double step_fraction);
+
+// Gaussian importance map over a tile, flattened in [D, H, W] raster order: a Gaussian centred on
+// the tile with sigma = sigma_scale x tile size per axis (nnU-Net: 1/8), scaled so its maximum is
+// 1, and with zeros replaced by the smallest positive value so every weight is > 0.
+std::vector<float> GaussianImportanceMap(const Shape3& tile, double sigma_scale = 1.0 / 8.0);
+
+// One resolution level of a U-Net: convolution kernel and the stride that pools INTO this level
+// (level 0 has stride {1, 1, 1}).
+struct LevelPlan {
+  Shape3 kernel{3, 3, 3};
+  Shape3 stride{1, 1, 1};
+};
+
+// nnU-Net-style topology rules for a patch of `patch` voxels at `spacing_mm` ([D, H, W] order):
+// at each level an axis is pooled (stride 2) while its spacing is < 2 x the finest spacing of
+// that level and its size stays >= min_feature_size after pooling; its kernel is 3 when its
+// spacing is < 2 x the finest spacing, else 1 (so 10 mm cine slices get 1x3x3 kernels and
+// in-plane-only pooling at high resolution). Stops after `max_levels` levels or when no axis can
+// pool. Returns the levels, level 0 first.
+std::vector<LevelPlan> PlanLevels(const std::array<double, 3>& spacing_mm, const Shape3& patch,
+                                  int max_levels = 5, std::int64_t min_feature_size = 4);
+
+// Smallest shape >= `shape` divisible on each axis by the product of the levels' strides.
+Shape3 DivisibleShape(const Shape3& shape, const std::vector<LevelPlan>& levels);
+
+}  // namespace cardioseg::nn

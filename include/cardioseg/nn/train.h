@@ -1,0 +1,153 @@
+#pragma once
+// `cardioseg train`: trains a U-Net on a preprocessed cache (nn/cache.h) with LibTorch alone.
+// Recipe after nnU-Net (Isensee et al., Nature Methods 2021): patches with foreground
+// oversampling, on-the-fly spatial and intensity augmentation, Dice + cross-entropy loss, SGD with
+// Nesterov momentum and a poly learning rate, validation Dice on whole held-out cases through
+// the sliding window.
+#include <array>
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace cardioseg::nn {
+
+// "augmentation" section of the training config. Probabilities are per sample.
+struct AugmentationConfig {
+  // Random rotation about the slice axis (D) in degrees, +/- this. Range [0, 180]. Default 15.
+  double rotation_deg = 15.0;
+  // Random isotropic scaling range. Default {0.85, 1.25}.
+  std::array<double, 2> scale{0.85, 1.25};
+  // Probability of the spatial transform (rotation + scaling [+ elastic]). Default 0.2.
+  double spatial_probability = 0.2;
+  // Smooth random displacement (elastic deformation) added to the spatial transform. Default false.
+  bool elastic = false;
+  // Largest elastic displacement in voxels. Range [0, 20]. Default 2.
+  double elastic_magnitude_voxels = 2.0;
+  // Random flips of the in-plane axes (H, W) with probability 0.5 each. Default true.
+  bool flip = true;
+  // Gamma range and probability (on intensities rescaled to [0, 1]). Default {0.7, 1.5}, 0.3.
+  std::array<double, 2> gamma{0.7, 1.5};
+  double gamma_probability = 0.3;
+  // Multiplicative brightness range and probability. Default {0.75, 1.25}, 0.15.
+  std::array<double, 2> brightness{0.75, 1.25};
+  double brightness_probability = 0.15;
+  // Contrast range and probability. Default {0.75, 1.25}, 0.15.
+  std::array<double, 2> contrast{0.75, 1.25};
+  double contrast_probability = 0.15;
+  // Gaussian noise standard deviation (normalised units) and probability. Default 0.1, 0.1.
+  double noise_sd = 0.1;
+  double noise_probability = 0.1;
+  // In-plane Gaussian blur sigma range (voxels) and probability. Default {0.5, 1.0}, 0.2.
+  std::array<double, 2> blur_sigma{0.5, 1.0};
+  double blur_probability = 0.2;
+
+  template <class V> void Visit(V& v) {
+    v.Field("rotation_deg", rotation_deg, 0.0, 180.0);
+    v.Field("scale", scale, 0.25, 4.0);
+    v.Field("spatial_probability", spatial_probability, 0.0, 1.0);
+    v.Field("elastic", elastic);
+    v.Field("elastic_magnitude_voxels", elastic_magnitude_voxels, 0.0, 20.0);
+    v.Field("flip", flip);
+    v.Field("gamma", gamma, 0.1, 10.0);
+    v.Field("gamma_probability", gamma_probability, 0.0, 1.0);
+    v.Field("brightness", brightness, 0.1, 10.0);
+    v.Field("brightness_probability", brightness_probability, 0.0, 1.0);
+    v.Field("contrast", contrast, 0.1, 10.0);
+    v.Field("contrast_probability", contrast_probability, 0.0, 1.0);
+    v.Field("noise_sd", noise_sd, 0.0, 10.0);
+    v.Field("noise_probability", noise_probability, 0.0, 1.0);
+    v.Field("blur_sigma", blur_sigma, 0.1, 10.0);
+    v.Field("blur_probability", blur_probability, 0.0, 1.0);
+  }
+};
+
+// The training config (`cardioseg train --config FILE`, strict like the run config).
+struct TrainConfig {
+  // Network: "unet" or "attention_unet". Default "unet".
+  std::string architecture = "unet";
+  int base_channels = 16;      // [4, 64], default 16
+  int max_channels = 256;      // [8, 512], default 256
+  bool deep_supervision = true;
+  int max_levels = 5;          // [1, 7], default 5
+  // Patch [D, H, W]; {0, 0, 0} = the plan's. Default {0, 0, 0}.
+  std::array<int, 3> patch_size_dhw{0, 0, 0};
+  int epochs = 50;                 // [1, 100000]
+  int iterations_per_epoch = 50;   // [1, 100000]
+  int batch_size = 2;              // [1, 256]
+  // "sgd" (Nesterov momentum, nnU-Net) or "adam". Default "sgd".
+  std::string optimizer = "sgd";
+  double learning_rate = 0.01;     // initial, (0, 1]; poly decay (1 - epoch/epochs)^0.9
+  double momentum = 0.99;          // SGD, [0, 1)
+  double weight_decay = 3e-5;      // [0, 1]
+  // Fraction of patches centred on a random foreground voxel. Default 0.33.
+  double foreground_oversampling = 0.33;
+  // Validation: with folds = 0, a random validation_fraction of the cases (fixed seed); with
+  // folds = k >= 2, fold `fold` of a k-fold split. Defaults 0.2, 0, 0.
+  double validation_fraction = 0.2;
+  int folds = 0;
+  int fold = 0;
+  int validate_every = 5;          // epochs, [1, 1000]
+  int seed = 12345;
+  std::string device = "auto";     // auto, cpu, cuda
+  int threads = 0;                 // LibTorch threads, 0 = all cores
+  AugmentationConfig augmentation;
+
+  template <class V> void Visit(V& v) {
+    v.Choice("architecture", architecture, {"unet", "attention_unet"});
+    v.Field("base_channels", base_channels, 4, 64);
+    v.Field("max_channels", max_channels, 8, 512);
+    v.Field("deep_supervision", deep_supervision);
+    v.Field("max_levels", max_levels, 1, 7);
+    v.Field("patch_size_dhw", patch_size_dhw, 0, 1024);
+    v.Field("epochs", epochs, 1, 100000);
+    v.Field("iterations_per_epoch", iterations_per_epoch, 1, 100000);
+    v.Field("batch_size", batch_size, 1, 256);
+    v.Choice("optimizer", optimizer, {"sgd", "adam"});
+    v.Field("learning_rate", learning_rate, 1e-7, 1.0);
+    v.Field("momentum", momentum, 0.0, 0.9999);
+    v.Field("weight_decay", weight_decay, 0.0, 1.0);
+    v.Field("foreground_oversampling", foreground_oversampling, 0.0, 1.0);
+    v.Field("validation_fraction", validation_fraction, 0.0, 0.9);
+    v.Field("folds", folds, 0, 20);
+    v.Field("fold", fold, 0, 19);
+    v.Check(folds == 0 || fold < folds, "fold", "must be below folds");
+    v.Field("validate_every", validate_every, 1, 1000);
+    v.Field("seed", seed, 0, 2147483647);
+    v.Choice("device", device, {"auto", "cpu", "cuda"});
+    v.Field("threads", threads, 0, 256);
+    v.Section("augmentation", augmentation);
+  }
+};
+
+TrainConfig TrainConfigFromJson(const nlohmann::json& document);  // throws ConfigError
+nlohmann::json ToJson(const TrainConfig& config);
+
+struct TrainOptions {
+  bool resume = false;               // continue from OUT/checkpoint.pt
+  std::string command_line;          // recorded in the model card
+  // Stop after this many epochs in this invocation (0 = run to `epochs`); for smoke tests.
+  int max_epochs_this_run = 0;
+};
+
+struct TrainSummary {
+  int epochs_done = 0;
+  double first_epoch_loss = 0;
+  double last_epoch_loss = 0;
+  double seconds = 0;
+  std::vector<double> validation_dice;  // per foreground label, last validation (empty if none)
+};
+
+// Trains on `cache_dir`, writing into `out_dir`: model.json (card), weights.pt, checkpoint.pt,
+// optimizer.pt, trainer_state.json, training_log.csv, split.json. Throws InputError on a bad
+// cache, ConfigError on a config that does not fit the data.
+TrainSummary Train(const std::filesystem::path& cache_dir, const std::filesystem::path& out_dir,
+                   const TrainConfig& config, const TrainOptions& options);
+
+// Case ids split into (training, validation) by the config's rule; deterministic for a seed.
+std::pair<std::vector<std::string>, std::vector<std::string>> SplitCases(
+    std::vector<std::string> ids, const TrainConfig& config);
+
+}  // namespace cardioseg::nn

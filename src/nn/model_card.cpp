@@ -1,0 +1,107 @@
+#include "cardioseg/nn/model_card.h"
+
+#include <fstream>
+#include <stdexcept>
+
+#include "cardioseg/core/error.h"
+
+namespace cardioseg::nn {
+
+using nlohmann::json;
+
+std::array<int, 3> DefaultLabelColor(int value) {
+  static const std::array<std::array<int, 3>, 8> kPalette{{{128, 174, 128},
+                                                           {241, 214, 145},
+                                                           {177, 122, 101},
+                                                           {216, 101, 79},
+                                                           {111, 184, 210},
+                                                           {221, 130, 101},
+                                                           {144, 238, 144},
+                                                           {192, 104, 88}}};
+  if (value <= 0) return {0, 0, 0};
+  return kPalette[(value - 1) % kPalette.size()];
+}
+
+json ToJson(const ModelCard& c) {
+  json levels = json::array();
+  for (const auto& l : c.architecture.levels) {
+    levels.push_back({{"kernel", l.kernel}, {"stride", l.stride}});
+  }
+  json labels = json::array();
+  for (const auto& l : c.labels) {
+    labels.push_back({{"value", l.value}, {"name", l.name}, {"color", l.color}});
+  }
+  return {{"name", c.name},
+          {"format", c.format},
+          {"weights", c.weights},
+          {"architecture",
+           {{"type", c.architecture.type},
+            {"in_channels", c.architecture.in_channels},
+            {"num_classes", c.architecture.num_classes},
+            {"base_channels", c.architecture.base_channels},
+            {"max_channels", c.architecture.max_channels},
+            {"deep_supervision", c.architecture.deep_supervision},
+            {"levels", levels}}},
+          {"labels", labels},
+          {"patch_size_dhw", c.patch_size},
+          {"spacing_mm", c.spacing_mm},
+          {"preprocessing", c.preprocessing},
+          {"provenance", c.provenance}};
+}
+
+ModelCard ModelCardFromJson(const json& j) {
+  ModelCard c;
+  try {
+    c.name = j.value("name", "");
+    c.format = j.value("format", "cardioseg");
+    if (c.format != "cardioseg" && c.format != "torchscript") {
+      throw std::invalid_argument("format must be \"cardioseg\" or \"torchscript\"");
+    }
+    c.weights = j.at("weights").get<std::string>();
+    const json& a = j.at("architecture");
+    c.architecture.type = a.value("type", "unet");
+    if (c.architecture.type != "unet" && c.architecture.type != "attention_unet") {
+      throw std::invalid_argument("architecture.type must be \"unet\" or \"attention_unet\"");
+    }
+    c.architecture.in_channels = a.value("in_channels", 1);
+    c.architecture.num_classes = a.at("num_classes").get<int>();
+    c.architecture.base_channels = a.value("base_channels", 16);
+    c.architecture.max_channels = a.value("max_channels", 256);
+    c.architecture.deep_supervision = a.value("deep_supervision", false);
+    for (const auto& l : a.value("levels", json::array())) {
+      c.architecture.levels.push_back({l.at("kernel").get<Shape3>(), l.at("stride").get<Shape3>()});
+    }
+    if (c.format == "cardioseg" && c.architecture.levels.empty()) {
+      throw std::invalid_argument("architecture.levels is empty");
+    }
+    for (const auto& l : j.value("labels", json::array())) {
+      LabelInfo info;
+      info.value = l.at("value").get<int>();
+      info.name = l.at("name").get<std::string>();
+      info.color = l.contains("color") ? l["color"].get<std::array<int, 3>>()
+                                       : DefaultLabelColor(info.value);
+      c.labels.push_back(info);
+    }
+    c.patch_size = j.at("patch_size_dhw").get<Shape3>();
+    c.spacing_mm = j.at("spacing_mm").get<std::array<double, 3>>();
+    c.preprocessing = j.value("preprocessing", json::object());
+    c.provenance = j.value("provenance", json::object());
+  } catch (const json::exception& e) {
+    throw std::invalid_argument(e.what());
+  }
+  if (c.architecture.num_classes < 2) throw std::invalid_argument("num_classes must be >= 2");
+  return c;
+}
+
+ModelCard ReadModelCard(const std::filesystem::path& model_dir) {
+  const auto path = model_dir / "model.json";
+  std::ifstream in(path);
+  if (!in) throw InputError(path.string(), "no model card (model.json) in the model folder");
+  try {
+    return ModelCardFromJson(json::parse(in));
+  } catch (const std::exception& e) {
+    throw InputError(path.string(), std::string("invalid model card: ") + e.what());
+  }
+}
+
+}  // namespace cardioseg::nn

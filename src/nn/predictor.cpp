@@ -1,0 +1,113 @@
+#include "cardioseg/nn/predictor.h"
+
+#include <chrono>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+#include <torch/script.h>
+
+#include "cardioseg/core/error.h"
+#include "cardioseg/nn/network.h"
+
+namespace cardioseg::nn {
+
+struct Predictor::Impl {
+  ModelCard card;
+  std::filesystem::path dir;
+  PredictorOptions options;
+  torch::Device device{torch::kCPU};
+  UNet unet{nullptr};
+  std::shared_ptr<torch::jit::script::Module> script;
+};
+
+Predictor::Predictor() : impl_(std::make_unique<Impl>()) {}
+Predictor::~Predictor() = default;
+const ModelCard& Predictor::card() const { return impl_->card; }
+const std::filesystem::path& Predictor::model_dir() const { return impl_->dir; }
+std::string Predictor::device() const { return impl_->device.str(); }
+
+std::unique_ptr<Predictor> Predictor::Load(const std::filesystem::path& model_dir,
+                                           const PredictorOptions& options) {
+  std::unique_ptr<Predictor> p(new Predictor());
+  auto& impl = *p->impl_;
+  impl.dir = model_dir;
+  impl.options = options;
+  impl.card = ReadModelCard(model_dir);
+  try {
+    impl.device = ResolveDevice(options.device);
+  } catch (const std::invalid_argument& e) {
+    throw InputError(model_dir.string(), e.what());
+  }
+  torch::set_num_threads(options.threads > 0
+                             ? options.threads
+                             : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  const auto weights = model_dir / impl.card.weights;
+  if (!std::filesystem::exists(weights)) {
+    throw InputError(weights.string(), "weights file named in model.json is missing");
+  }
+  try {
+    if (impl.card.format == "torchscript") {
+      impl.script = std::make_shared<torch::jit::script::Module>(
+          torch::jit::load(weights.string(), impl.device));
+      impl.script->eval();
+    } else {
+      impl.unet = UNet(impl.card.architecture);
+      torch::load(impl.unet, weights.string());
+      impl.unet->to(impl.device);
+      impl.unet->eval();
+    }
+  } catch (const c10::Error& e) {
+    throw InputError(weights.string(), std::string("cannot load the weights: ") + e.what_without_backtrace());
+  }
+  spdlog::debug("model {} loaded on {}", model_dir.string(), impl.device.str());
+  return p;
+}
+
+std::vector<float> Predictor::PredictProbabilities(const std::vector<float>& volume,
+                                                   const Shape3& size,
+                                                   PredictionStats* stats) const {
+  auto& impl = *impl_;  // forward() is not const in LibTorch
+  const int channels = impl.card.architecture.in_channels;
+  if (volume.size() != static_cast<std::size_t>(channels * size[0] * size[1] * size[2])) {
+    throw std::invalid_argument("volume size does not match [C, D, H, W]");
+  }
+  const auto start = std::chrono::steady_clock::now();
+  const torch::Tensor x =
+      torch::from_blob(const_cast<float*>(volume.data()), {channels, size[0], size[1], size[2]},
+                       torch::kFloat);
+  SlidingWindowOptions sw;
+  sw.patch = impl.card.patch_size;
+  sw.step_fraction = impl.options.step_fraction;
+  sw.batch_tiles = impl.options.batch_tiles;
+  sw.autocast_fp16 = impl.options.fp16;
+  if (impl.options.mirroring) {
+    // Mirror in-plane always; along D only where the network convolves across slices.
+    sw.mirror_axes = {1, 2};
+    if (impl.card.architecture.levels.empty() || impl.card.architecture.levels[0].kernel[0] == 3) {
+      sw.mirror_axes.insert(sw.mirror_axes.begin(), 0);
+    }
+  }
+  int tiles = 0;
+  auto forward = [&](const torch::Tensor& batch) -> torch::Tensor {
+    if (impl.script) {
+      auto out = impl.script->forward({batch});
+      if (out.isTensor()) return out.toTensor();
+      if (out.isTuple()) return out.toTuple()->elements()[0].toTensor();
+      if (out.isList()) return out.toList().get(0).toTensor();
+      throw std::runtime_error("TorchScript model returned neither a tensor nor a tuple/list");
+    }
+    return impl.unet->forward(batch)[0];
+  };
+  torch::Tensor logits = SlidingWindowLogits(x, forward, sw, impl.device,
+                                             [&](int done, int) { tiles = done; });
+  torch::Tensor probabilities = torch::softmax(logits, 0).contiguous();
+  if (stats) {
+    stats->tiles = tiles;
+    stats->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    stats->device = impl.device.str();
+  }
+  const float* p = probabilities.data_ptr<float>();
+  return std::vector<float>(p, p + probabilities.numel());
+}
+
+}  // namespace cardioseg::nn

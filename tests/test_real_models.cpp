@@ -1,0 +1,95 @@
+// Training and the shipped models on real scans (skipped when CARDIOSEG_TEST_DATA is unset).
+#include <fstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "cardioseg/imaging/io.h"
+#include "cardioseg/nn/train.h"
+#include "cardioseg/pipeline/plan.h"
+#include "test_util.h"
+
+namespace cardioseg {
+namespace {
+
+namespace fs = std::filesystem;
+
+TEST(RealTraining, AFewIterationsOnTwoAcdcCasesLowerTheLoss) {
+  CARDIOSEG_REQUIRE_SHARED_DATA(data);
+  test::TempDir cache, model;
+  pipeline::PlanOptions plan;
+  plan.dataset_dir = data / "acdc";
+  plan.cache_dir = cache.path();
+  plan.config = config::FromJson(nlohmann::json::parse(
+      R"({"preprocess": {"n4": {"enabled": false}}, "inference": {"unet": {"model": ""}}})"));
+  plan.spacing_mm = {3.2, 3.2, 10.0};
+  plan.max_patch_voxels = 8 * 48 * 48;
+  plan.max_cases = 2;
+  const auto planned = pipeline::PlanPreprocess(plan);
+  EXPECT_EQ(planned["num_classes"], 4);
+  EXPECT_TRUE(fs::exists(cache / "fingerprint.csv"));
+
+  nn::TrainConfig config;
+  config.base_channels = 4;
+  config.max_levels = 3;
+  config.epochs = 4;
+  config.iterations_per_epoch = 4;
+  config.validation_fraction = 0.5;
+  config.validate_every = 4;
+  config.learning_rate = 0.02;
+  config.device = "cpu";
+  config.augmentation.spatial_probability = 0;
+  nn::TrainOptions options;
+  const auto summary = nn::Train(cache.path(), model.path(), config, options);
+  EXPECT_EQ(summary.epochs_done, 4);
+  EXPECT_LT(summary.last_epoch_loss, summary.first_epoch_loss);
+  for (const char* f : {"model.json", "weights.pt", "training_log.csv", "checkpoint.pt"}) {
+    EXPECT_TRUE(fs::exists(model / f)) << f;
+  }
+  // --resume continues after the last epoch instead of starting over.
+  config.epochs = 5;
+  options.resume = true;
+  EXPECT_EQ(nn::Train(cache.path(), model.path(), config, options).epochs_done, 5);
+}
+
+double Dice(const imaging::LabelMapType* a, const imaging::LabelMapType* b, int label) {
+  const auto n = a->GetLargestPossibleRegion().GetNumberOfPixels();
+  const auto* pa = a->GetBufferPointer();
+  const auto* pb = b->GetBufferPointer();
+  double inter = 0, sum = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    inter += (pa[i] == label) && (pb[i] == label);
+    sum += (pa[i] == label) + (pb[i] == label);
+  }
+  return sum == 0 ? 1.0 : 2 * inter / sum;
+}
+
+TEST(RealShippedModel, AcdcModelScoresDice08PerLabelOnHeldOutCases) {
+  CARDIOSEG_REQUIRE_SHARED_DATA(data);
+  const fs::path model = CARDIOSEG_SOURCE_DIR "/models/acdc-cine-mri";
+  ASSERT_TRUE(fs::exists(model / "model.json")) << "the shipped ACDC model is missing";
+  std::ifstream split_file(model / "split.json");
+  const auto held_out = nlohmann::json::parse(split_file)["validation"];
+  ASSERT_GE(held_out.size(), 2u);
+  for (std::size_t c = 0; c < 2; ++c) {
+    const std::string id = held_out[c];
+    const fs::path image = data / "acdc/imagesTr" / (id + ".nii.gz");
+    test::TempDir out;
+    const auto r = test::RunCommand(std::string(CARDIOSEG_EXE) + " run " + test::Quote(image) +
+                                    " -o " + test::Quote(out.path()) + " --threads 2");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const auto seg = imaging::ReadLabelMap(out / "seg.nii.gz");
+    const auto truth = imaging::ReadLabelMap(data / "acdc/labelsTr" / (id + ".nii.gz"));
+    const auto in = imaging::GeometryOf(imaging::ReadVolume(image, {}).image.GetPointer());
+    const auto g = imaging::GeometryOf(seg.GetPointer());
+    EXPECT_EQ(g.size, in.size);
+    for (int i = 0; i < 3; ++i) EXPECT_NEAR(g.spacing[i], in.spacing[i], 1e-6);
+    for (int label = 1; label <= 3; ++label) {
+      EXPECT_GE(Dice(seg.GetPointer(), truth.GetPointer(), label), 0.8)
+          << id << " label " << label;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace cardioseg
