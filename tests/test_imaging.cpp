@@ -8,7 +8,9 @@
 #include "cardioseg/imaging/dicom.h"
 #include "cardioseg/imaging/intensity.h"
 #include "cardioseg/imaging/io.h"
+#include "cardioseg/imaging/metrics.h"
 #include "cardioseg/imaging/n4.h"
+#include "cardioseg/imaging/postprocess.h"
 #include "cardioseg/imaging/resample.h"
 #include "synthetic.h"
 #include "test_util.h"
@@ -239,6 +241,74 @@ TEST(Dicom, GroupsACineSeriesIntoPhasesAlongTheSliceNormal) {
   EXPECT_EQ(phases[1], (std::vector<std::string>{"p0t1", "p1t1", "p2t1"}));
   slices.pop_back();
   EXPECT_THROW(GroupIntoPhases(slices), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace cardioseg::imaging
+
+namespace cardioseg::imaging {
+namespace {
+
+LabelMapType::Pointer Box(const Geometry& g, std::array<int, 3> lo, std::array<int, 3> hi, int value) {
+  auto image = MakeImage<LabelMapType>(g, 0);
+  for (int z = lo[2]; z <= hi[2]; ++z)
+    for (int y = lo[1]; y <= hi[1]; ++y)
+      for (int x = lo[0]; x <= hi[0]; ++x)
+        image->GetBufferPointer()[(z * g.size[1] + y) * g.size[0] + x] = value;
+  return image;
+}
+
+TEST(Metrics, DistancesAreInMillimetresOnAnisotropicGrids) {
+  Geometry g;
+  g.size = {10, 10, 10};
+  g.spacing = {0.5, 1.0, 3.0};
+  // Two full planes two slices apart along k: every surface distance is 2 x 3 mm = 6 mm.
+  auto a = Box(g, {0, 0, 2}, {9, 9, 2}, 1);
+  auto b = Box(g, {0, 0, 4}, {9, 9, 4}, 1);
+  auto m = Evaluate(a.GetPointer(), b.GetPointer(), {1})[0];
+  EXPECT_DOUBLE_EQ(m.dice, 0.0);
+  EXPECT_NEAR(m.hd95_mm, 6.0, 1e-4);
+  EXPECT_NEAR(m.assd_mm, 6.0, 1e-4);
+  // Planes three columns apart along i: 3 x 0.5 mm.
+  a = Box(g, {2, 0, 0}, {2, 9, 9}, 1);
+  b = Box(g, {5, 0, 0}, {5, 9, 9}, 1);
+  m = Evaluate(a.GetPointer(), b.GetPointer(), {1})[0];
+  EXPECT_NEAR(m.hd95_mm, 1.5, 1e-4);
+  EXPECT_NEAR(m.assd_mm, 1.5, 1e-4);
+}
+
+TEST(Metrics, DiceIouVolumesAndEmptyConventions) {
+  Geometry g;
+  g.size = {10, 10, 10};
+  g.spacing = {1.0, 1.0, 3.0};
+  auto a = Box(g, {2, 2, 2}, {5, 5, 5}, 2);  // 64 voxels of 3 mm^3
+  auto b = Box(g, {2, 2, 3}, {5, 5, 6}, 2);  // shifted one slice: overlap 48
+  const auto m = Evaluate(a.GetPointer(), b.GetPointer(), {2, 3});
+  EXPECT_DOUBLE_EQ(m[0].dice, 0.75);
+  EXPECT_DOUBLE_EQ(m[0].iou, 0.6);
+  EXPECT_NEAR(m[0].volume_pred_ml, 0.192, 1e-9);
+  EXPECT_NEAR(m[0].volume_difference_ml, 0.0, 1e-9);
+  EXPECT_GT(m[0].hd95_mm, 0.0);
+  EXPECT_LE(m[0].hd95_mm, 3.0 + 1e-6);
+  EXPECT_DOUBLE_EQ(m[1].dice, 1.0);  // label 3 absent from both
+  EXPECT_DOUBLE_EQ(m[1].hd95_mm, 0.0);
+  auto empty = MakeImage<LabelMapType>(g, 0);
+  const auto one_empty = Evaluate(empty.GetPointer(), b.GetPointer(), {2})[0];
+  EXPECT_DOUBLE_EQ(one_empty.dice, 0.0);
+  EXPECT_TRUE(std::isnan(one_empty.hd95_mm));
+}
+
+TEST(Postprocess, KeepsTheLargestComponentAndFillsHoles) {
+  Geometry g;
+  g.size = {20, 20, 10};
+  auto labels = Box(g, {2, 2, 2}, {10, 10, 7}, 1);
+  labels->GetBufferPointer()[(5 * 20 + 6) * 20 + 6] = 0;      // a hole inside
+  labels->GetBufferPointer()[(5 * 20 + 15) * 20 + 15] = 1;    // an island
+  config::ComponentsConfig c;
+  const auto clean = CleanComponents(labels.GetPointer(), c);
+  EXPECT_EQ(clean->GetBufferPointer()[(5 * 20 + 6) * 20 + 6], 1);
+  EXPECT_EQ(clean->GetBufferPointer()[(5 * 20 + 15) * 20 + 15], 0);
+  EXPECT_NEAR(LabelVolumesMl(clean.GetPointer()).at(1), 9 * 9 * 6 / 1000.0, 1e-9);
 }
 
 }  // namespace

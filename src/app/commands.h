@@ -17,6 +17,7 @@ Command RegisterConfig(CLI::App& app);
 Command RegisterInfo(CLI::App& app);
 Command RegisterNyulLearn(CLI::App& app);
 Command RegisterPlan(CLI::App& app);
+Command RegisterEvaluate(CLI::App& app);
 // `command_line` is recorded in the model card.
 Command RegisterTrain(CLI::App& app, const std::string& command_line);
 

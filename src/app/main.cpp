@@ -29,7 +29,8 @@ int main(int argc, char** argv) {
   const std::vector<app::Command> commands = {
       app::RegisterRun(app),  app::RegisterConfig(app),
       app::RegisterInfo(app), app::RegisterNyulLearn(app),
-      app::RegisterPlan(app), app::RegisterTrain(app, command_line)};
+      app::RegisterPlan(app), app::RegisterTrain(app, command_line),
+      app::RegisterEvaluate(app)};
 #endif
   try {
     app.parse(argc, argv);

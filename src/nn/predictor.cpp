@@ -5,11 +5,24 @@
 
 #include <spdlog/spdlog.h>
 #include <torch/script.h>
+#include <torch/version.h>
 
 #include "cardioseg/core/error.h"
 #include "cardioseg/nn/network.h"
 
 namespace cardioseg::nn {
+
+nlohmann::json TorchRuntimeInfo() {
+  nlohmann::json devices = nlohmann::json::array({"cpu"});
+  const bool cuda = torch::cuda::is_available();
+  for (std::size_t i = 0; cuda && i < torch::cuda::device_count(); ++i) {
+    devices.push_back("cuda:" + std::to_string(i));
+  }
+  return {{"version", TORCH_VERSION},
+          {"threads", torch::get_num_threads()},
+          {"cuda_available", cuda},
+          {"devices", devices}};
+}
 
 struct Predictor::Impl {
   ModelCard card;

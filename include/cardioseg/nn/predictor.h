@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "cardioseg/nn/model_card.h"
 
 namespace cardioseg::nn {
@@ -24,6 +26,9 @@ struct PredictionStats {
   double seconds = 0;
   std::string device;
 };
+
+// LibTorch version, threads, CPU capability and the CUDA devices it sees, for `cardioseg info`.
+nlohmann::json TorchRuntimeInfo();
 
 class Predictor {
  public:
