@@ -25,3 +25,9 @@ include(${ITK_USE_FILE})
 find_package(GDCM REQUIRED)
 find_package(ZLIB REQUIRED)
 
+# VTK 9.1 for surface meshes (flying edges, smoothing, decimation, writers).
+find_package(VTK 9.1 REQUIRED COMPONENTS
+  CommonCore CommonDataModel CommonTransforms FiltersCore FiltersGeneral FiltersModeling
+  FiltersGeometry FiltersSources ImagingCore ImagingGeneral IOGeometry IOPLY IOXML IOGeometry
+  IOExport IOImport)
+

@@ -18,6 +18,7 @@ Command RegisterInfo(CLI::App& app);
 Command RegisterNyulLearn(CLI::App& app);
 Command RegisterPlan(CLI::App& app);
 Command RegisterEvaluate(CLI::App& app);
+Command RegisterMesh(CLI::App& app);
 // `command_line` is recorded in the model card.
 Command RegisterTrain(CLI::App& app, const std::string& command_line);
 

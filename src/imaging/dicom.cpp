@@ -164,6 +164,9 @@ LoadedVolume ReadDicomFolder(const fs::path& folder, const config::InputConfig& 
                      {"modality", s.modality},
                      {"images", s.slices.size()}});
   }
+  if (all.size() > 1) {
+    spdlog::info("{}: {} series found: {}", folder.string(), all.size(), found.dump());
+  }
   const DicomSeries* series = &all.front();
   if (!input.dicom_series_uid.empty()) {
     auto it = std::find_if(all.begin(), all.end(), [&](const DicomSeries& s) {

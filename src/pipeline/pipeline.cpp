@@ -1,5 +1,7 @@
 #include "cardioseg/pipeline/pipeline.h"
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdlib>
 
@@ -162,7 +164,74 @@ class ComponentsStage : public Stage {
   config::ComponentsConfig config_;
 };
 
+class MeshStage : public Stage {
+ public:
+  explicit MeshStage(const config::MeshConfig& config) : config_(config) {}
+  std::string Name() const override { return "mesh.surface"; }
+  void Run(CaseState& state, json& details) override {
+    if (!state.labels) return;
+    details = {{"method", config_.method}, {"coordinates", config_.coordinates},
+               {"meshes", MeshLabels(state, config_)}};
+  }
+
+ private:
+  config::MeshConfig config_;
+};
+
 }  // namespace
+
+std::string FileNameOf(const std::string& label_name) {
+  std::string out;
+  for (char c : label_name) {
+    if (std::isalnum(static_cast<unsigned char>(c))) {
+      out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    } else if (!out.empty() && out.back() != '_') {
+      out.push_back('_');
+    }
+  }
+  while (!out.empty() && out.back() == '_') out.pop_back();
+  return out.empty() ? "label" : out;
+}
+
+json MeshLabels(CaseState& state, const config::MeshConfig& config) {
+  mesh::LabelVolume volume{imaging::GeometryOf(state.labels.GetPointer()),
+                           state.labels->GetBufferPointer()};
+  json entries = json::array();
+  state.meshes.clear();
+  for (const auto& label : state.label_table) {
+    if (label.value == 0) continue;
+    const auto start = Clock::now();
+    auto surface = mesh::LabelSurface(volume, label.value, config);
+    if (surface->GetNumberOfPolys() == 0) continue;
+    const double mesh_s = Seconds(start);
+    const auto quality =
+        mesh::ComputeQuality(surface, volume, label.value, config, config.boundary_distance);
+    state.meshes.push_back({label.name, label.color, surface});
+    entries.push_back({{"label", label.value}, {"name", label.name},
+                       {"file_stem", "mesh_" + FileNameOf(label.name)},
+                       {"mesh_s", mesh_s}, {"quality", mesh::ToJson(quality)}});
+  }
+  return entries;
+}
+
+std::vector<std::string> WriteMeshes(const CaseState& state, const config::MeshConfig& config,
+                                     const fs::path& output_dir) {
+  std::vector<std::string> files;
+  for (const auto& m : state.meshes) {
+    for (const auto& format : config.formats) {
+      if (format == "glb") continue;
+      const std::string name = "mesh_" + FileNameOf(m.name) + "." + format;
+      mesh::WriteMesh(m.mesh, output_dir / name);
+      files.push_back(name);
+    }
+  }
+  if (!state.meshes.empty() &&
+      std::find(config.formats.begin(), config.formats.end(), "glb") != config.formats.end()) {
+    mesh::WriteGlbScene(state.meshes, output_dir / "scene.glb");
+    files.push_back("scene.glb");
+  }
+  return files;
+}
 
 fs::path ResolveModelDir(const std::string& name) {
   std::vector<fs::path> candidates{fs::path(name)};
@@ -236,6 +305,9 @@ Pipeline BuildPipeline(const config::Config& config) {
     if (config.postprocess.components.enabled) {
       p.stages.push_back(std::make_unique<ComponentsStage>(config.postprocess.components));
     }
+    if (config.mesh.surface.enabled) {
+      p.stages.push_back(std::make_unique<MeshStage>(config.mesh.surface));
+    }
   }
   return p;
 }
@@ -250,6 +322,7 @@ json RunCase(const fs::path& input, const fs::path& output_dir, const Pipeline& 
   auto start = Clock::now();
   imaging::LoadedVolume loaded = imaging::ReadVolume(input, pipeline.effective.input);
   CaseState state;
+  state.label_table = pipeline.labels;
   state.image = loaded.image;
   state.input_geometry = imaging::GeometryOf(loaded.image.GetPointer());
   report["input"] = loaded.source;
@@ -299,6 +372,9 @@ json RunCase(const fs::path& input, const fs::path& output_dir, const Pipeline& 
     outputs.push_back({{"file", "seg.nii.gz"}, {"kind", "label_map"},
                        {"geometry", ToJson(imaging::GeometryOf(state.labels.GetPointer()))}});
     outputs.push_back({{"file", "labels.json"}, {"kind", "label_table"}});
+  }
+  for (const auto& file : WriteMeshes(state, pipeline.effective.mesh.surface, output_dir)) {
+    outputs.push_back({{"file", file}, {"kind", "mesh"}});
   }
   for (const auto& [name, image] : state.intermediates) {
     imaging::WriteImage(image.GetPointer(), output_dir / name);

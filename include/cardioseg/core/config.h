@@ -207,6 +207,52 @@ struct PostprocessConfig {
   template <class V> void Visit(V& v) { v.Section("components", components); }
 };
 
+// "mesh.surface": surface meshes of each label of the label map.
+struct MeshConfig {
+  // Run the stage. Default true.
+  bool enabled = true;
+  // "flying_edges" (vtkDiscreteFlyingEdges3D + windowed-sinc smoothing, as 3D Slicer) or
+  // "ball_pivoting" (not available in this build yet). Default "flying_edges".
+  std::string method = "flying_edges";
+  // Gaussian pre-smoothing of each label's mask, sigma in mm; 0 = off (discrete flying edges on
+  // the mask itself). Range [0, 10]. Default 0.
+  double presmoothing_sigma_mm = 0.0;
+  // Windowed-sinc smoothing strength 0..1, mapped to the pass band as Slicer does
+  // (pass band = 10^(-4 x factor)); 0 = no smoothing. Default 0.5.
+  double smoothing_factor = 0.5;
+  // Windowed-sinc iterations, range [1, 500]. Default 20 (Slicer's).
+  int smoothing_iterations = 20;
+  // Target reduction of the triangle count by quadric decimation, range [0, 0.99]; 0 = off.
+  // Default 0.
+  double decimation = 0.0;
+  // World coordinates of the written meshes: "LPS" (ITK/DICOM) or "RAS" (NIfTI, Slicer's
+  // default for STL/OBJ export). Default "LPS".
+  std::string coordinates = "LPS";
+  // Formats written per label: any of "stl" (binary), "ply", "obj", "vtp", "glb".
+  // Default ["stl", "vtp", "glb"]; a combined GLB scene of all labels is written when "glb" is listed.
+  std::vector<std::string> formats{"stl", "vtp", "glb"};
+  // Compute the symmetric 95th-percentile distance between each mesh and its label boundary.
+  // Default true.
+  bool boundary_distance = true;
+
+  template <class V> void Visit(V& v) {
+    v.Field("enabled", enabled);
+    v.Choice("method", method, {"flying_edges", "ball_pivoting"});
+    v.Field("presmoothing_sigma_mm", presmoothing_sigma_mm, 0.0, 10.0);
+    v.Field("smoothing_factor", smoothing_factor, 0.0, 1.0);
+    v.Field("smoothing_iterations", smoothing_iterations, 1, 500);
+    v.Field("decimation", decimation, 0.0, 0.99);
+    v.Choice("coordinates", coordinates, {"LPS", "RAS"});
+    v.Choices("formats", formats, {"stl", "ply", "obj", "vtp", "glb"});
+    v.Field("boundary_distance", boundary_distance);
+  }
+};
+
+struct MeshSection {
+  MeshConfig surface;
+  template <class V> void Visit(V& v) { v.Section("surface", surface); }
+};
+
 // "output": what `run` writes besides report.json.
 struct OutputConfig {
   // Also write the N4-corrected volume, its bias field and the standardized volume. Default false.
@@ -228,6 +274,7 @@ struct Config {
   PreprocessConfig preprocess;
   InferenceConfig inference;
   PostprocessConfig postprocess;
+  MeshSection mesh;
   OutputConfig output;
   RuntimeConfig runtime;
 
@@ -236,6 +283,7 @@ struct Config {
     v.Section("preprocess", preprocess);
     v.Section("inference", inference);
     v.Section("postprocess", postprocess);
+    v.Section("mesh", mesh);
     v.Section("output", output);
     v.Section("runtime", runtime);
   }

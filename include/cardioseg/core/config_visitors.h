@@ -4,6 +4,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -59,6 +60,26 @@ class Reader {
         throw ConfigError(Join(path_, key) + ": value " + j->dump() + " is not one of " + names);
       }
       value = j->get<std::string>();
+    }
+  }
+  void Choices(const char* key, std::vector<std::string>& values,
+               std::initializer_list<const char*> allowed) {
+    if (const json* j = Find(key)) {
+      if (!j->is_array()) TypeError(key, "an array of strings", *j);
+      values.clear();
+      for (std::size_t i = 0; i < j->size(); ++i) {
+        const json& item = (*j)[i];
+        bool ok = false;
+        std::string names;
+        for (const char* a : allowed) {
+          names += (names.empty() ? "" : ", ") + std::string("\"") + a + "\"";
+          ok = ok || (item.is_string() && item.get<std::string>() == a);
+        }
+        if (!ok) {
+          throw ConfigError(Element(key, i) + ": value " + item.dump() + " is not one of " + names);
+        }
+        values.push_back(item.get<std::string>());
+      }
     }
   }
   void Field(const char* key, int& value, int lo, int hi) {
@@ -173,6 +194,10 @@ class Writer {
   void Field(const char* key, const T& value, B, B, std::size_t, std::size_t) { out_[key] = value; }
   void Choice(const char* key, const std::string& value, std::initializer_list<const char*>) {
     out_[key] = value;
+  }
+  void Choices(const char* key, const std::vector<std::string>& values,
+               std::initializer_list<const char*>) {
+    out_[key] = values;
   }
   template <class TSection>
   void Section(const char* key, TSection& section) {

@@ -15,6 +15,7 @@
 #include "cardioseg/core/config.h"
 #include "cardioseg/core/geometry.h"
 #include "cardioseg/imaging/image.h"
+#include "cardioseg/mesh/surface.h"
 #include "cardioseg/nn/model_card.h"
 
 namespace cardioseg::pipeline {
@@ -26,6 +27,9 @@ struct CaseState {
   Geometry input_geometry;                // the input's exact grid, for writing results back
   // Volumes written with output.save_intermediate, as {file name, volume}.
   std::vector<std::pair<std::string, imaging::ImageType::Pointer>> intermediates;
+  // One surface per label present, from mesh.surface.
+  std::vector<mesh::NamedMesh> meshes;
+  std::vector<nn::LabelInfo> label_table;  // names and colours of the label values
 };
 
 class Stage {
@@ -54,6 +58,18 @@ Pipeline BuildPipeline(const config::Config& config);
 // Finds a model folder: `name` as given (absolute or relative to the working directory), then
 // under $CARDIOSEG_HOME, then in the source tree. Throws ConfigError listing where it looked.
 std::filesystem::path ResolveModelDir(const std::string& name);
+
+// Meshes every label of `labels` named in `table` (mesh.surface) and fills state.meshes;
+// returns the per-mesh report entries (label, name, quality). Used by `run` and `mesh`.
+nlohmann::json MeshLabels(CaseState& state, const config::MeshConfig& config);
+
+// Writes state.meshes in the config's formats as mesh_<name>.<ext> (+ scene.glb) into
+// `output_dir`; returns the file names written.
+std::vector<std::string> WriteMeshes(const CaseState& state, const config::MeshConfig& config,
+                                     const std::filesystem::path& output_dir);
+
+// File-name form of a label name: lower case, runs of other characters as '_'.
+std::string FileNameOf(const std::string& label_name);
 
 // Runs one case: reads `input` (file or DICOM folder), runs the stages, writes into `output_dir`
 // seg.nii.gz + labels.json (with inference), intermediate volumes (output.save_intermediate) and
