@@ -313,3 +313,26 @@ TEST(Postprocess, KeepsTheLargestComponentAndFillsHoles) {
 
 }  // namespace
 }  // namespace cardioseg::imaging
+
+#include "cardioseg/pipeline/pipeline.h"
+
+namespace cardioseg::pipeline {
+namespace {
+
+TEST(Clinical, VolumesAndMyocardialMassAt105GramsPerMl) {
+  const auto figures = ClinicalFigures(
+      nlohmann::json{{"left ventricle cavity", 120.0}, {"left ventricle myocardium", 80.0}});
+  EXPECT_DOUBLE_EQ(figures["lv_cavity_volume_ml"].get<double>(), 120.0);
+  EXPECT_DOUBLE_EQ(figures["lv_myocardial_mass_g"].get<double>(), 84.0);
+  EXPECT_FALSE(figures.contains("rv_cavity_volume_ml"));
+  EXPECT_TRUE(ClinicalFigures(nlohmann::json{{"left atrium", 50.0}}).empty());
+}
+
+TEST(Naming, LabelNamesBecomeFileNames) {
+  EXPECT_EQ(FileNameOf("Left ventricle cavity"), "left_ventricle_cavity");
+  EXPECT_EQ(FileNameOf("  RV / cavity! "), "rv_cavity");
+  EXPECT_EQ(FileNameOf("***"), "label");
+}
+
+}  // namespace
+}  // namespace cardioseg::pipeline

@@ -1,4 +1,5 @@
 // Training and the shipped models on real scans (skipped when CARDIOSEG_TEST_DATA is unset).
+#include <algorithm>
 #include <fstream>
 
 #include <gtest/gtest.h>
@@ -75,19 +76,38 @@ TEST(RealShippedModel, AcdcModelScoresDice08PerLabelOnHeldOutCases) {
     const std::string id = held_out[c];
     const fs::path image = data / "acdc/imagesTr" / (id + ".nii.gz");
     test::TempDir out;
+    const fs::path truth_path = data / "acdc/labelsTr" / (id + ".nii.gz");
+    // Default config: no --config and no --model, as a user would run it.
     const auto r = test::RunCommand(std::string(CARDIOSEG_EXE) + " run " + test::Quote(image) +
-                                    " -o " + test::Quote(out.path()) + " --threads 2");
+                                    " -o " + test::Quote(out.path()) + " --threads 2 --gt " +
+                                    test::Quote(truth_path));
     ASSERT_EQ(r.exit_code, 0) << r.output;
     const auto seg = imaging::ReadLabelMap(out / "seg.nii.gz");
-    const auto truth = imaging::ReadLabelMap(data / "acdc/labelsTr" / (id + ".nii.gz"));
+    const auto truth = imaging::ReadLabelMap(truth_path);
     const auto in = imaging::GeometryOf(imaging::ReadVolume(image, {}).image.GetPointer());
     const auto g = imaging::GeometryOf(seg.GetPointer());
     EXPECT_EQ(g.size, in.size);
     for (int i = 0; i < 3; ++i) EXPECT_NEAR(g.spacing[i], in.spacing[i], 1e-6);
+    std::ifstream report_file(out / "report.json");
+    const auto report = nlohmann::json::parse(report_file);
     for (int label = 1; label <= 3; ++label) {
-      EXPECT_GE(Dice(seg.GetPointer(), truth.GetPointer(), label), 0.8)
-          << id << " label " << label;
+      const double dice = Dice(seg.GetPointer(), truth.GetPointer(), label);
+      EXPECT_GE(dice, 0.8) << id << " label " << label;
+      EXPECT_NEAR(report["evaluation"]["labels"][label - 1]["dice"].get<double>(), dice, 1e-9);
     }
+    // A mesh per label, listed in the report, and the clinical figures.
+    const auto& stages = report["stages"];
+    const auto mesh_stage = std::find_if(stages.begin(), stages.end(), [](const nlohmann::json& s) {
+      return s["name"] == "mesh.surface";
+    });
+    ASSERT_NE(mesh_stage, stages.end());
+    EXPECT_EQ((*mesh_stage)["details"]["meshes"].size(), 3u);
+    for (const auto& m : (*mesh_stage)["details"]["meshes"]) {
+      EXPECT_TRUE(fs::exists(out / (m["file_stem"].get<std::string>() + ".stl")));
+      EXPECT_TRUE(m["quality"]["watertight"].get<bool>()) << m["name"];
+    }
+    EXPECT_TRUE(fs::exists(out / "scene.glb"));
+    EXPECT_GT(report["clinical"]["lv_myocardial_mass_g"].get<double>(), 20.0);
   }
 }
 

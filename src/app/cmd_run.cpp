@@ -25,6 +25,7 @@ struct RunOptions {
   bool save_intermediate = false;
   int threads = -1;
   std::string model;
+  std::string reference;
 };
 
 int Run(const RunOptions& options) {
@@ -47,7 +48,7 @@ int Run(const RunOptions& options) {
   spdlog::debug("threads: {}", threads);
   const auto pipeline = pipeline::BuildPipeline(config);  // loads the model before any image
 
-  pipeline::RunCase(options.input, options.output_dir, pipeline);
+  pipeline::RunCase(options.input, options.output_dir, pipeline, options.reference);
   spdlog::info("{}: done, outputs in {}", options.input, options.output_dir);
   return kExitOk;
 }
@@ -68,6 +69,8 @@ Command RegisterRun(CLI::App& app) {
                 "Also write the corrected and standardized volumes");
   sub->add_option("--threads", options->threads, "Worker threads (0 = all cores)");
   sub->add_option("--model", options->model, "Model folder (default: the config's)");
+  sub->add_option("--gt", options->reference,
+                  "Reference label map: adds Dice, IoU, HD95, ASSD and volumes to the report");
   return {sub, [options] { return Run(*options); }};
 }
 

@@ -14,6 +14,7 @@
 #include "cardioseg/core/version.h"
 #include "cardioseg/imaging/intensity.h"
 #include "cardioseg/imaging/io.h"
+#include "cardioseg/imaging/metrics.h"
 #include "cardioseg/imaging/n4.h"
 #include "cardioseg/imaging/postprocess.h"
 #include "cardioseg/imaging/resample.h"
@@ -312,7 +313,20 @@ Pipeline BuildPipeline(const config::Config& config) {
   return p;
 }
 
-json RunCase(const fs::path& input, const fs::path& output_dir, const Pipeline& pipeline) {
+json ClinicalFigures(const json& volumes) {
+  constexpr double kMyocardiumDensityGPerMl = 1.05;
+  json out = json::object();
+  if (volumes.contains("left ventricle cavity")) out["lv_cavity_volume_ml"] = volumes["left ventricle cavity"];
+  if (volumes.contains("right ventricle cavity")) out["rv_cavity_volume_ml"] = volumes["right ventricle cavity"];
+  if (volumes.contains("left ventricle myocardium")) {
+    out["lv_myocardial_mass_g"] = volumes["left ventricle myocardium"].get<double>() * kMyocardiumDensityGPerMl;
+    out["myocardium_density_g_per_ml"] = kMyocardiumDensityGPerMl;
+  }
+  return out;
+}
+
+json RunCase(const fs::path& input, const fs::path& output_dir, const Pipeline& pipeline,
+             const fs::path& reference) {
   const auto case_start = Clock::now();
   json report;
   report["cardioseg"] = {{"version", Version()}, {"git_revision", GitRevision()}};
@@ -369,6 +383,23 @@ json RunCase(const fs::path& input, const fs::path& output_dir, const Pipeline& 
       volumes[l.name] = it == ml.end() ? 0.0 : it->second;
     }
     report["label_volumes_ml"] = volumes;
+    if (const auto clinical = ClinicalFigures(volumes); !clinical.empty()) report["clinical"] = clinical;
+    if (!reference.empty()) {
+      const auto truth = imaging::ReadLabelMap(reference);
+      std::vector<int> values;
+      for (const auto& l : pipeline.labels) {
+        if (l.value > 0) values.push_back(l.value);
+      }
+      std::vector<imaging::LabelMetrics> metrics;
+      try {
+        metrics = imaging::Evaluate(state.labels.GetPointer(), truth.GetPointer(), values);
+      } catch (const std::invalid_argument& e) {
+        throw InputError(reference.string(), std::string("cannot be compared: ") + e.what());
+      }
+      json evaluation = {{"reference", reference.string()}, {"labels", json::array()}};
+      for (const auto& m : metrics) evaluation["labels"].push_back(imaging::ToJson(m));
+      report["evaluation"] = evaluation;
+    }
     outputs.push_back({{"file", "seg.nii.gz"}, {"kind", "label_map"},
                        {"geometry", ToJson(imaging::GeometryOf(state.labels.GetPointer()))}});
     outputs.push_back({{"file", "labels.json"}, {"kind", "label_table"}});

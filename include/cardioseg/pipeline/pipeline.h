@@ -75,7 +75,15 @@ std::string FileNameOf(const std::string& label_name);
 // seg.nii.gz + labels.json (with inference), intermediate volumes (output.save_intermediate) and
 // report.json. Nothing is written before every stage has succeeded, and each file is written
 // atomically. Returns the report. Throws InputError / StageError; nothing is left behind then.
+// With `reference` (a label map on the input grid), the report also gets Dice, IoU, HD95, ASSD and
+// volumes per label against it (see imaging/metrics.h).
 nlohmann::json RunCase(const std::filesystem::path& input, const std::filesystem::path& output_dir,
-                       const Pipeline& pipeline);
+                       const Pipeline& pipeline, const std::filesystem::path& reference = {});
+
+// Clinical figures from label volumes keyed by label name: LV and RV cavity volumes (mL) and the
+// LV myocardial mass (g) at a density of 1.05 g/mL. Labels are recognised by the names the
+// shipped models use ("left ventricle cavity", "right ventricle cavity", "left ventricle
+// myocardium"); absent ones are left out. Returns an empty object when none is present.
+nlohmann::json ClinicalFigures(const nlohmann::json& volumes_ml_by_name);
 
 }  // namespace cardioseg::pipeline
