@@ -1,7 +1,9 @@
 #pragma once
 // Tiny synthetic volumes built in memory (as ITK's and MONAI's tests do).
 #include <cmath>
+#include <filesystem>
 #include <random>
+#include <string>
 
 #include "cardioseg/imaging/image.h"
 
@@ -40,6 +42,12 @@ inline imaging::ImageType::Pointer Sphere(const Geometry& g, double radius_mm, f
   }
   return image;
 }
+
+// Writes a 2D float image (size x size) to `path`: an input cardioseg must refuse.
+void WriteFlatImage(const std::filesystem::path& path, unsigned size = 16);
+
+// Writes a 64x64x32 .nii.gz to `dir`/full.nii.gz and a copy cut to half its bytes to `dir`/`name`.
+void WriteTruncatedNifti(const std::filesystem::path& dir, const std::string& name);
 
 // Pearson correlation of two images' voxels.
 inline double Correlation(const imaging::ImageType* a, const imaging::ImageType* b) {

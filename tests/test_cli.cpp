@@ -59,11 +59,7 @@ TEST_F(CliFailure, MissingFile) {
 }
 
 TEST_F(CliFailure, TruncatedNiftiGz) {
-  Geometry g;
-  g.size = {64, 64, 32};
-  imaging::WriteImage(test::Sphere(g, 10.0, 1.0f, 0.0f, 0.5f).GetPointer(), dir_ / "full.nii.gz");
-  fs::copy_file(dir_ / "full.nii.gz", dir_ / "cut.nii.gz");
-  fs::resize_file(dir_ / "cut.nii.gz", fs::file_size(dir_ / "full.nii.gz") / 2);
+  test::WriteTruncatedNifti(dir_.path(), "cut.nii.gz");
   ExpectFails("run " + Quote(dir_ / "cut.nii.gz"), 1, "truncated");
 }
 
@@ -74,17 +70,7 @@ TEST_F(CliFailure, FolderWithNoDicom) {
 }
 
 TEST_F(CliFailure, TwoDimensionalImage) {
-  using Image2 = itk::Image<float, 2>;
-  auto flat = Image2::New();
-  Image2::RegionType region;
-  region.SetSize({{32, 32}});
-  flat->SetRegions(region);
-  flat->Allocate();
-  flat->FillBuffer(5);
-  auto writer = itk::ImageFileWriter<Image2>::New();
-  writer->SetInput(flat);
-  writer->SetFileName((dir_ / "slice.nii.gz").string());
-  writer->Update();
+  test::WriteFlatImage(dir_ / "slice.nii.gz", 32);
   ExpectFails("run " + Quote(dir_ / "slice.nii.gz"), 1, "2D image");
 }
 

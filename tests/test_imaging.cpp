@@ -190,27 +190,12 @@ TEST(Io, RejectsBadInputsWithTheFileAndTheProblem) {
   test::TempDir dir;
   EXPECT_NE(InputErrorOf(dir / "missing.nii.gz").find("no such file"), std::string::npos);
 
-  using Image2 = itk::Image<float, 2>;
-  auto flat = Image2::New();
-  Image2::RegionType region;
-  region.SetSize({{16, 16}});
-  flat->SetRegions(region);
-  flat->Allocate();
-  flat->FillBuffer(1);
-  auto writer = itk::ImageFileWriter<Image2>::New();
-  writer->SetInput(flat);
-  writer->SetFileName((dir / "flat.nii.gz").string());
-  writer->Update();
+  test::WriteFlatImage(dir / "flat.nii.gz");
   const auto msg2d = InputErrorOf(dir / "flat.nii.gz");
   EXPECT_NE(msg2d.find("2D image"), std::string::npos) << msg2d;
   EXPECT_NE(msg2d.find("flat.nii.gz"), std::string::npos) << msg2d;
 
-  Geometry g;
-  g.size = {64, 64, 32};
-  WriteImage(Sphere(g, 10.0, 1.0f, 0.0f, 0.5f).GetPointer(), dir / "full.nii.gz");
-  const auto full_size = std::filesystem::file_size(dir / "full.nii.gz");
-  std::filesystem::copy_file(dir / "full.nii.gz", dir / "cut.nii.gz");
-  std::filesystem::resize_file(dir / "cut.nii.gz", full_size / 2);
+  test::WriteTruncatedNifti(dir.path(), "cut.nii.gz");
   EXPECT_NE(InputErrorOf(dir / "cut.nii.gz").find("truncated"), std::string::npos)
       << InputErrorOf(dir / "cut.nii.gz");
 
