@@ -134,7 +134,7 @@ void ExpectRunKeepsGeometry(const fs::path& input) {
   EXPECT_EQ(report["config"]["output"]["save_intermediate"], true);
   EXPECT_EQ(report["model"]["name"], "tiny-test-model");
   const std::vector<std::string> expected{"load", "preprocess.intensity", "inference.unet",
-                                          "postprocess.components"};
+                                          "postprocess.components", "mesh.surface"};
   std::vector<std::string> names;
   for (const auto& s : report["stages"]) names.push_back(s["name"]);
   EXPECT_EQ(names, expected);
