@@ -19,6 +19,7 @@ Command RegisterNyulLearn(CLI::App& app);
 Command RegisterPlan(CLI::App& app);
 Command RegisterEvaluate(CLI::App& app);
 Command RegisterMesh(CLI::App& app);
+Command RegisterBatch(CLI::App& app);
 // `command_line` is recorded in the model card.
 Command RegisterTrain(CLI::App& app, const std::string& command_line);
 

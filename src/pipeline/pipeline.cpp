@@ -412,6 +412,7 @@ json RunCase(const fs::path& input, const fs::path& output_dir, const Pipeline& 
     outputs.push_back({{"file", name}, {"kind", "intermediate"},
                        {"geometry", ToJson(imaging::GeometryOf(image.GetPointer()))}});
   }
+  for (auto& o : outputs) o["bytes"] = fs::file_size(output_dir / o["file"].get<std::string>());
   report["outputs"] = outputs;
   report["wall_s"] = Seconds(case_start);
   WriteTextAtomically(output_dir / "report.json", report.dump(2) + "\n");
