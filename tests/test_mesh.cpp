@@ -73,6 +73,24 @@ TEST(Mesh, SphereIsClosedManifoldWithinTwoPercentOfItsVolume) {
   EXPECT_NEAR(qs.volume_ml, expected_ml, 0.03 * expected_ml);
 }
 
+TEST(Mesh, AShellEnclosesOnlyItsOwnVolume) {
+  // A spherical shell (radii 10 and 17 mm): its inner wall must face the cavity, so the enclosed
+  // volume is the shell's, not the outer sphere's plus the cavity's.
+  Geometry g;
+  g.size = {44, 44, 44};
+  Volume shell = SphereLabel(g, 17.0);
+  const Volume cavity = SphereLabel(g, 10.0);
+  for (std::size_t i = 0; i < shell.voxels.size(); ++i) {
+    if (cavity.voxels[i]) shell.voxels[i] = 0;
+  }
+  for (const auto& config : {Unsmoothed(), config::MeshConfig{}}) {
+    const auto q = ComputeQuality(LabelSurface(shell.view(), 1, config), shell.view(), 1, config, false);
+    EXPECT_EQ(q.components, 2);
+    EXPECT_TRUE(q.watertight);
+    EXPECT_NEAR(q.volume_ml, q.label_volume_ml, 0.04 * q.label_volume_ml);
+  }
+}
+
 TEST(Mesh, AnisotropicSpacingIsHonoured) {
   Geometry g;
   g.size = {20, 20, 8};

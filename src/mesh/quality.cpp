@@ -74,7 +74,7 @@ MeshQuality ComputeQuality(vtkPolyData* mesh, const LabelVolume& labels, int lab
   mass->SetInputConnection(triangles->GetOutputPort());
   mass->Update();
   q.area_mm2 = mass->GetSurfaceArea();
-  q.volume_ml = mass->GetVolume() / 1000.0;
+  q.volume_ml = SignedVolumeMm3(mesh) / 1000.0;
 
   // Edge use counts: 1 = boundary (a hole), > 2 = non-manifold.
   std::unordered_map<std::uint64_t, int> edges;

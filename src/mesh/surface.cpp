@@ -3,6 +3,8 @@
 #include <cmath>
 
 #include <vtkCellArray.h>
+#include <vtkIdList.h>
+#include <vtkReverseSense.h>
 #include <vtkDiscreteFlyingEdges3D.h>
 #include <vtkFlyingEdges3D.h>
 #include <vtkImageData.h>
@@ -69,6 +71,24 @@ vtkSmartPointer<vtkTransform> VoxelToWorld(const Geometry& g, const std::string&
 
 }  // namespace
 
+double SignedVolumeMm3(vtkPolyData* mesh) {
+  double volume = 0;
+  auto ids = vtkSmartPointer<vtkIdList>::New();
+  auto polys = mesh->GetPolys();
+  for (polys->InitTraversal(); polys->GetNextCell(ids);) {
+    // Fan-triangulate each polygon around its first vertex.
+    double p0[3], p1[3], p2[3];
+    mesh->GetPoint(ids->GetId(0), p0);
+    for (vtkIdType t = 1; t + 1 < ids->GetNumberOfIds(); ++t) {
+      mesh->GetPoint(ids->GetId(t), p1);
+      mesh->GetPoint(ids->GetId(t + 1), p2);
+      volume += (p0[0] * (p1[1] * p2[2] - p1[2] * p2[1]) - p0[1] * (p1[0] * p2[2] - p1[2] * p2[0]) +
+                 p0[2] * (p1[0] * p2[1] - p1[1] * p2[0])) / 6.0;
+    }
+  }
+  return volume;
+}
+
 vtkSmartPointer<vtkPolyData> LabelSurface(const LabelVolume& labels, int label,
                                           const config::MeshConfig& config) {
   if (config.method != "flying_edges") {
@@ -131,12 +151,23 @@ vtkSmartPointer<vtkPolyData> LabelSurface(const LabelVolume& labels, int label,
   auto transform = vtkSmartPointer<vtkTransformPolyDataFilter>::New();
   transform->SetInputData(surface);
   transform->SetTransform(VoxelToWorld(labels.geometry, config.coordinates));
-  // Normals after the transform: a direction or RAS flip mirrors the mesh, and the normals filter
-  // then re-orients every triangle outward.
+  transform->Update();
+  // Flying edges orients every piece of the surface the same way relative to the label (the
+  // inner wall of a shell faces into its cavity). A mirroring transform (a direction flip, RAS)
+  // reverses that, so the whole mesh is reversed when its signed volume comes out negative.
+  // Per-piece auto-orientation would be wrong here: it turns a shell's inner wall outward.
+  vtkSmartPointer<vtkPolyData> world = transform->GetOutput();
+  if (SignedVolumeMm3(world) < 0) {
+    auto reverse = vtkSmartPointer<vtkReverseSense>::New();
+    reverse->SetInputData(world);
+    reverse->ReverseCellsOn();
+    reverse->Update();
+    world = reverse->GetOutput();
+  }
   auto normals = vtkSmartPointer<vtkPolyDataNormals>::New();
-  normals->SetInputConnection(transform->GetOutputPort());
+  normals->SetInputData(world);
   normals->ConsistencyOn();
-  normals->AutoOrientNormalsOn();
+  normals->AutoOrientNormalsOff();
   normals->SplittingOff();
   normals->ComputePointNormalsOn();
   normals->ComputeCellNormalsOff();

@@ -35,6 +35,11 @@ struct LabelVolume {
 vtkSmartPointer<vtkPolyData> LabelSurface(const LabelVolume& labels, int label,
                                           const config::MeshConfig& config);
 
+// Signed enclosed volume in mm^3 by the divergence theorem (sum of signed tetrahedra over the
+// triangles); positive for a closed mesh whose triangles face outward, and for a shell it is the
+// shell's volume (outer minus inner wall).
+double SignedVolumeMm3(vtkPolyData* mesh);
+
 struct MeshQuality {
   std::int64_t vertices = 0, triangles = 0;
   double area_mm2 = 0;
