@@ -26,11 +26,13 @@ struct BatchCommandOptions {
   int jobs = 1;
   std::string shard;
   bool resume = false;
+  int threads = -1;
 };
 
 int RunBatchCommand(const BatchCommandOptions& o) {
   std::vector<std::string> overrides = o.overrides;
   if (!o.model.empty()) overrides.push_back("inference.unet.model=" + nlohmann::json(o.model).dump());
+  if (o.threads >= 0) overrides.push_back("runtime.threads=" + std::to_string(o.threads));
   const auto config = config::Resolve(o.config_file, overrides);
   const int threads = config.runtime.threads > 0
                           ? config.runtime.threads
@@ -79,6 +81,7 @@ Command RegisterBatch(CLI::App& app) {
   sub->add_option("--jobs", options->jobs, "Cases in flight at once")->check(CLI::Range(1, 64));
   sub->add_option("--shard", options->shard, "Run shard K of N (1-based), e.g. 2/4");
   sub->add_flag("--resume", options->resume, "Skip cases whose outputs are complete");
+  sub->add_option("--threads", options->threads, "Worker threads in all (0 = all cores)");
   return {sub, [options] { return RunBatchCommand(*options); }};
 }
 
