@@ -321,3 +321,35 @@ TEST(Naming, LabelNamesBecomeFileNames) {
 
 }  // namespace
 }  // namespace cardioseg::pipeline
+
+namespace cardioseg::imaging {
+namespace {
+
+TEST(Crop, NonzeroBoxCropKeepsPositionAndUncropRestoresTheGrid) {
+  const Geometry g = test::ObliqueGeometry({20, 16, 6}, {1.5, 1.5, 8.0});
+  auto image = MakeImage<ImageType>(g, 0.0f);
+  for (std::size_t k = 1; k <= 3; ++k)
+    for (std::size_t j = 4; j <= 9; ++j)
+      for (std::size_t i = 2; i <= 12; ++i) image->GetBufferPointer()[(k * 16 + j) * 20 + i] = 5.0f;
+  const auto box = NonzeroBox(image.GetPointer());
+  EXPECT_EQ(box.start, (std::array<std::size_t, 3>{2, 4, 1}));
+  EXPECT_EQ(box.size, (std::array<std::size_t, 3>{11, 6, 3}));
+  const auto cropped = Crop(image.GetPointer(), box);
+  // The cropped grid's first voxel sits where voxel (2, 4, 1) sat.
+  ImageType::IndexType index{{2, 4, 1}};
+  ImageType::PointType expected, got;
+  image->TransformIndexToPhysicalPoint(index, expected);
+  cropped->TransformIndexToPhysicalPoint({{0, 0, 0}}, got);
+  for (int a = 0; a < 3; ++a) EXPECT_NEAR(got[a], expected[a], 1e-9);
+  const float* c = cropped->GetBufferPointer();
+  EXPECT_TRUE(std::all_of(c, c + 11 * 6 * 3, [](float v) { return v == 5.0f; }));
+  auto labels = MakeImage<LabelMapType>(GeometryOf(cropped.GetPointer()), 1);
+  const auto full = Uncrop(labels.GetPointer(), box, g);
+  EXPECT_EQ(GeometryOf(full.GetPointer()), g);
+  std::size_t ones = 0;
+  for (std::size_t i = 0; i < g.NumberOfVoxels(); ++i) ones += full->GetBufferPointer()[i];
+  EXPECT_EQ(ones, 11u * 6 * 3);
+}
+
+}  // namespace
+}  // namespace cardioseg::imaging

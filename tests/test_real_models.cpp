@@ -47,6 +47,12 @@ TEST(RealTraining, AFewIterationsOnTwoAcdcCasesLowerTheLoss) {
   for (const char* f : {"model.json", "weights.pt", "training_log.csv", "checkpoint.pt"}) {
     EXPECT_TRUE(fs::exists(model / f)) << f;
   }
+  // Deterministic on CPU for a seed: a fresh run repeats the first epoch's loss exactly.
+  test::TempDir again;
+  nn::TrainOptions one_epoch;
+  one_epoch.max_epochs_this_run = 1;
+  EXPECT_EQ(nn::Train(cache.path(), again.path(), config, one_epoch).first_epoch_loss,
+            summary.first_epoch_loss);
   // --resume continues after the last epoch instead of starting over.
   config.epochs = 5;
   options.resume = true;

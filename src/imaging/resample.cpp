@@ -92,4 +92,67 @@ LabelMapType::Pointer ResampleLabelsOnto(const LabelMapType* labels, const Geome
   return Resample(labels, reference, Interpolation::kNearest);
 }
 
+IndexBox NonzeroBox(const ImageType* image) {
+  const Geometry g = GeometryOf(image);
+  std::array<std::size_t, 3> lo = g.size, hi{0, 0, 0};
+  const float* p = image->GetBufferPointer();
+  bool any = false;
+  for (std::size_t k = 0, n = 0; k < g.size[2]; ++k)
+    for (std::size_t j = 0; j < g.size[1]; ++j)
+      for (std::size_t i = 0; i < g.size[0]; ++i, ++n) {
+        if (p[n] == 0.0f) continue;
+        any = true;
+        const std::size_t idx[3] = {i, j, k};
+        for (int a = 0; a < 3; ++a) {
+          lo[a] = std::min(lo[a], idx[a]);
+          hi[a] = std::max(hi[a], idx[a]);
+        }
+      }
+  IndexBox box;
+  if (!any) {
+    box.size = g.size;
+    return box;
+  }
+  for (int a = 0; a < 3; ++a) {
+    box.start[a] = lo[a];
+    box.size[a] = hi[a] - lo[a] + 1;
+  }
+  return box;
+}
+
+template <class TImage>
+typename TImage::Pointer Crop(const TImage* image, const IndexBox& box) {
+  const Geometry g = GeometryOf(image);
+  Geometry c = g;
+  c.size = box.size;
+  for (int r = 0; r < 3; ++r) {
+    c.origin[r] = g.origin[r];
+    for (int a = 0; a < 3; ++a) c.origin[r] += g.direction[3 * r + a] * g.spacing[a] * box.start[a];
+  }
+  auto out = MakeImage<TImage>(c);
+  const auto* in = image->GetBufferPointer();
+  auto* o = out->GetBufferPointer();
+  for (std::size_t k = 0; k < c.size[2]; ++k)
+    for (std::size_t j = 0; j < c.size[1]; ++j) {
+      const auto* row = in + ((k + box.start[2]) * g.size[1] + (j + box.start[1])) * g.size[0] + box.start[0];
+      std::copy(row, row + c.size[0], o + (k * c.size[1] + j) * c.size[0]);
+    }
+  return out;
+}
+
+LabelMapType::Pointer Uncrop(const LabelMapType* cropped, const IndexBox& box, const Geometry& full) {
+  auto out = MakeImage<LabelMapType>(full, 0);
+  const auto* in = cropped->GetBufferPointer();
+  auto* o = out->GetBufferPointer();
+  for (std::size_t k = 0; k < box.size[2]; ++k)
+    for (std::size_t j = 0; j < box.size[1]; ++j) {
+      std::copy(in + (k * box.size[1] + j) * box.size[0], in + (k * box.size[1] + j + 1) * box.size[0],
+                o + ((k + box.start[2]) * full.size[1] + (j + box.start[1])) * full.size[0] + box.start[0]);
+    }
+  return out;
+}
+
+template ImageType::Pointer Crop<ImageType>(const ImageType*, const IndexBox&);
+template LabelMapType::Pointer Crop<LabelMapType>(const LabelMapType*, const IndexBox&);
+
 }  // namespace cardioseg::imaging

@@ -107,7 +107,11 @@ class UNetStage : public Stage {
   void Run(CaseState& state, json& details) override {
     const auto& card = predictor_->card();
     auto start = Clock::now();
-    auto image = imaging::ResampleImage(state.image.GetPointer(), resample_);
+    imaging::IndexBox box{state.crop_start, state.crop_size};
+    if (box.size[0] == 0) box.size = state.input_geometry.size;
+    auto cropped = imaging::Crop(state.image.GetPointer(), box);
+    const Geometry native = imaging::GeometryOf(cropped.GetPointer());
+    auto image = imaging::ResampleImage(cropped.GetPointer(), resample_);
     const Geometry grid = imaging::GeometryOf(image.GetPointer());
     const double resample_s = Seconds(start);
     const nn::Shape3 size{static_cast<int64_t>(grid.size[2]), static_cast<int64_t>(grid.size[1]),
@@ -118,7 +122,6 @@ class UNetStage : public Stage {
     const auto probabilities = predictor_->PredictProbabilities(volume, size, &stats);
 
     start = Clock::now();
-    const Geometry& native = state.input_geometry;
     auto best = imaging::MakeImage<imaging::ImageType>(native, -1.0f);
     auto labels = imaging::MakeImage<imaging::LabelMapType>(native, 0);
     const std::size_t per_class = grid.NumberOfVoxels();
@@ -137,8 +140,10 @@ class UNetStage : public Stage {
         }
       }
     }
-    state.labels = labels;
+    state.labels = imaging::Uncrop(labels.GetPointer(), box, state.input_geometry);
     details = {{"device", stats.device},
+               {"crop_start", box.start},
+               {"crop_size", box.size},
                {"model_grid", ToJson(grid)},
                {"tiles", stats.tiles},
                {"tiles_per_s", stats.seconds > 0 ? stats.tiles / stats.seconds : 0.0},
@@ -339,6 +344,11 @@ json RunCase(const fs::path& input, const fs::path& output_dir, const Pipeline& 
   state.label_table = pipeline.labels;
   state.image = loaded.image;
   state.input_geometry = imaging::GeometryOf(loaded.image.GetPointer());
+  {
+    const auto box = imaging::NonzeroBox(loaded.image.GetPointer());
+    state.crop_start = box.start;
+    state.crop_size = box.size;
+  }
   report["input"] = loaded.source;
   {
     auto values = imaging::MaskedValues(state.image.GetPointer(), nullptr);

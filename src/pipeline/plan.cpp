@@ -187,6 +187,10 @@ json PlanPreprocess(const PlanOptions& options) {
     auto image = imaging::ReadVolume(e.image, {}).image;
     auto label = imaging::ReadLabelMap(e.label);
     const Geometry source = imaging::GeometryOf(image.GetPointer());
+    // Crop to the nonzero box, as inference does.
+    const auto box = imaging::NonzeroBox(image.GetPointer());
+    image = imaging::Crop(image.GetPointer(), box);
+    label = imaging::Crop(label.GetPointer(), box);
     if (pre.preprocess.n4.enabled) {
       image = imaging::CorrectBiasField(image.GetPointer(), pre.preprocess.n4).corrected;
     }
@@ -203,7 +207,8 @@ json PlanPreprocess(const PlanOptions& options) {
     c.image.assign(image->GetBufferPointer(), image->GetBufferPointer() + grid.NumberOfVoxels());
     c.labels.assign(label->GetBufferPointer(), label->GetBufferPointer() + grid.NumberOfVoxels());
     c.meta = {{"image", e.image.string()}, {"label", e.label.string()},
-              {"source_geometry", ToJson(source)}, {"geometry", ToJson(grid)}};
+              {"source_geometry", ToJson(source)}, {"geometry", ToJson(grid)},
+              {"crop_start", box.start}, {"crop_size", box.size}};
     nn::WriteCachedCase(options.cache_dir, c);
     spdlog::info("preprocessed {} ({}/{}): [{}, {}, {}]", e.id, ++done, entries.size(), c.shape[0],
                  c.shape[1], c.shape[2]);

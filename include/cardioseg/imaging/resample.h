@@ -30,4 +30,20 @@ ImageType::Pointer ResampleOnto(const ImageType* image, const Geometry& referenc
                                 Interpolation interpolation);
 LabelMapType::Pointer ResampleLabelsOnto(const LabelMapType* labels, const Geometry& reference);
 
+// Crop to the nonzero box (nnU-Net's cropping): the smallest index box holding every voxel of
+// `image` that is not 0. Returns the whole grid when every voxel is 0. Index order (i, j, k).
+struct IndexBox {
+  std::array<std::size_t, 3> start{0, 0, 0};
+  std::array<std::size_t, 3> size{0, 0, 0};
+};
+IndexBox NonzeroBox(const ImageType* image);
+
+// The sub-volume of `image` inside `box`, with its physical position kept (origin moved to the
+// box's first voxel, same spacing and direction).
+template <class TImage>
+typename TImage::Pointer Crop(const TImage* image, const IndexBox& box);
+
+// A label map on `full` (zeros) with `cropped` (a Crop of that grid by `box`) pasted in place.
+LabelMapType::Pointer Uncrop(const LabelMapType* cropped, const IndexBox& box, const Geometry& full);
+
 }  // namespace cardioseg::imaging

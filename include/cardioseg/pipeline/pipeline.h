@@ -25,6 +25,9 @@ struct CaseState {
   imaging::ImageType::Pointer image;      // the working volume; its grid changes with resampling
   imaging::LabelMapType::Pointer labels;  // the label map on the input grid, once predicted
   Geometry input_geometry;                // the input's exact grid, for writing results back
+  // Index box of the input's nonzero voxels (taken before any stage): inference runs inside it,
+  // as training did (plan-preprocess crops the same way), and the label map is 0 outside.
+  std::array<std::size_t, 3> crop_start{0, 0, 0}, crop_size{0, 0, 0};
   // Volumes written with output.save_intermediate, as {file name, volume}.
   std::vector<std::pair<std::string, imaging::ImageType::Pointer>> intermediates;
   // One surface per label present, from mesh.surface.
