@@ -34,9 +34,7 @@ int RunBatchCommand(const BatchCommandOptions& o) {
   if (!o.model.empty()) overrides.push_back("inference.unet.model=" + nlohmann::json(o.model).dump());
   if (o.threads >= 0) overrides.push_back("runtime.threads=" + std::to_string(o.threads));
   const auto config = config::Resolve(o.config_file, overrides);
-  const int threads = config.runtime.threads > 0
-                          ? config.runtime.threads
-                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = config::ThreadCount(config.runtime.threads);
   itk::MultiThreaderBase::SetGlobalDefaultNumberOfThreads(std::max(1, threads / std::max(1, o.jobs)));
   auto cases = pipeline::DiscoverCases(o.source);
   if (!o.shard.empty()) {

@@ -41,9 +41,7 @@ int Run(const RunOptions& options) {
   if (options.threads >= 0) overrides.push_back("runtime.threads=" + std::to_string(options.threads));
   const config::Config config = config::Resolve(options.config_file, overrides);
 
-  const int threads = config.runtime.threads > 0
-                          ? config.runtime.threads
-                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = config::ThreadCount(config.runtime.threads);
   itk::MultiThreaderBase::SetGlobalDefaultNumberOfThreads(threads);
   spdlog::debug("threads: {}", threads);
   const auto pipeline = pipeline::BuildPipeline(config);  // loads the model before any image

@@ -1,6 +1,8 @@
 #include "cardioseg/core/config.h"
 
+#include <algorithm>
 #include <fstream>
+#include <thread>
 #include <set>
 #include <sstream>
 
@@ -17,6 +19,10 @@ using detail::Join;
 Config FromJson(const json& document) { return SectionFromJson<Config>(document); }
 
 json ToJson(const Config& config) { return SectionToJson(config); }
+int ThreadCount(int requested) {
+  return requested > 0 ? requested : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
 json ReadJsonFile(const std::filesystem::path& path) {
   std::ifstream in(path);
   if (!in) {

@@ -7,6 +7,7 @@
 #include <torch/script.h>
 #include <torch/version.h>
 
+#include "cardioseg/core/config.h"
 #include "cardioseg/core/error.h"
 #include "cardioseg/nn/network.h"
 
@@ -51,9 +52,7 @@ std::unique_ptr<Predictor> Predictor::Load(const std::filesystem::path& model_di
   } catch (const std::invalid_argument& e) {
     throw InputError(model_dir.string(), e.what());
   }
-  torch::set_num_threads(options.threads > 0
-                             ? options.threads
-                             : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  torch::set_num_threads(config::ThreadCount(options.threads));
   const auto weights = model_dir / impl.card.weights;
   if (!std::filesystem::exists(weights)) {
     throw InputError(weights.string(), "weights file named in model.json is missing");

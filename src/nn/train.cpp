@@ -274,9 +274,7 @@ TrainSummary Train(const fs::path& cache_dir, const fs::path& out_dir, const Tra
       throw ConfigError(std::string("device: ") + e.what());
     }
   }();
-  torch::set_num_threads(config.threads > 0
-                             ? config.threads
-                             : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  torch::set_num_threads(config::ThreadCount(config.threads));
   torch::manual_seed(config.seed);
   std::mt19937 rng(static_cast<unsigned>(config.seed));
 

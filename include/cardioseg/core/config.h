@@ -305,6 +305,9 @@ nlohmann::json ReadJsonFile(const std::filesystem::path& path);
 // assignment has no '=' or an empty key.
 void ApplyOverride(nlohmann::json& document, const std::string& assignment);
 
+// Worker threads for a "threads" setting: `requested` when > 0, else every core (at least 1).
+int ThreadCount(int requested);
+
 // Reads `config_file` (or starts from {} when empty), applies `overrides` in order, validates.
 // Throws as FromJson / ReadJsonFile / ApplyOverride do.
 Config Resolve(const std::filesystem::path& config_file, const std::vector<std::string>& overrides);
