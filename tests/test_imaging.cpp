@@ -353,3 +353,41 @@ TEST(Crop, NonzeroBoxCropKeepsPositionAndUncropRestoresTheGrid) {
 
 }  // namespace
 }  // namespace cardioseg::imaging
+
+#include <itkImageFileReader.h>
+#include <itkRGBPixel.h>
+
+#include "cardioseg/imaging/preview.h"
+
+namespace cardioseg::imaging {
+namespace {
+
+TEST(Preview, PngDecodesWithOneRowPerLabelledSliceAndOneColumnPerPanel) {
+  Geometry g;
+  g.size = {20, 16, 8};
+  auto image = test::Sphere(g, 5.0, 100.0f, 10.0f, 1.0f);
+  auto prediction = MakeImage<LabelMapType>(g, 0);
+  for (std::size_t k = 2; k <= 4; ++k) prediction->GetBufferPointer()[k * 320 + 8 * 20 + 10] = 1;
+  test::TempDir dir;
+  const std::vector<PreviewLabel> colors{{1, {255, 0, 0}}};
+  auto size = WritePreview(image.GetPointer(), prediction.GetPointer(), nullptr, colors, dir / "a.png");
+  EXPECT_EQ(size, (std::array<std::size_t, 2>{2 * 20, 3 * 16}));
+  size = WritePreview(image.GetPointer(), prediction.GetPointer(), prediction.GetPointer(), colors,
+                      dir / "b.png");
+  EXPECT_EQ(size, (std::array<std::size_t, 2>{3 * 20, 3 * 16}));
+  using Rgb = itk::Image<itk::RGBPixel<std::uint8_t>, 2>;
+  auto reader = itk::ImageFileReader<Rgb>::New();
+  reader->SetFileName((dir / "b.png").string());
+  reader->Update();
+  const auto decoded = reader->GetOutput()->GetLargestPossibleRegion().GetSize();
+  EXPECT_EQ(decoded[0], 60u);
+  EXPECT_EQ(decoded[1], 48u);
+  // The labelled voxel of the first row is tinted red in the prediction panel, gray in the image.
+  const auto tinted = reader->GetOutput()->GetPixel({{2 * 20 + 10, 8}});
+  const auto plain = reader->GetOutput()->GetPixel({{10, 8}});
+  EXPECT_GT(int(tinted[0]), int(tinted[1]));
+  EXPECT_EQ(plain[0], plain[1]);
+}
+
+}  // namespace
+}  // namespace cardioseg::imaging

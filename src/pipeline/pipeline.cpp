@@ -17,6 +17,7 @@
 #include "cardioseg/imaging/metrics.h"
 #include "cardioseg/imaging/n4.h"
 #include "cardioseg/imaging/postprocess.h"
+#include "cardioseg/imaging/preview.h"
 #include "cardioseg/imaging/resample.h"
 #include "cardioseg/nn/predictor.h"
 
@@ -340,6 +341,7 @@ json RunCase(const fs::path& input, const fs::path& output_dir, const Pipeline& 
 
   auto start = Clock::now();
   imaging::LoadedVolume loaded = imaging::ReadVolume(input, pipeline.effective.input);
+  const imaging::ImageType::Pointer original = loaded.image;  // for preview.png
   CaseState state;
   state.label_table = pipeline.labels;
   state.image = loaded.image;
@@ -394,8 +396,9 @@ json RunCase(const fs::path& input, const fs::path& output_dir, const Pipeline& 
     }
     report["label_volumes_ml"] = volumes;
     if (const auto clinical = ClinicalFigures(volumes); !clinical.empty()) report["clinical"] = clinical;
+    imaging::LabelMapType::Pointer truth;
     if (!reference.empty()) {
-      const auto truth = imaging::ReadLabelMap(reference);
+      truth = imaging::ReadLabelMap(reference);
       std::vector<int> values;
       for (const auto& l : pipeline.labels) {
         if (l.value > 0) values.push_back(l.value);
@@ -409,6 +412,15 @@ json RunCase(const fs::path& input, const fs::path& output_dir, const Pipeline& 
       json evaluation = {{"reference", reference.string()}, {"labels", json::array()}};
       for (const auto& m : metrics) evaluation["labels"].push_back(imaging::ToJson(m));
       report["evaluation"] = evaluation;
+    }
+    if (pipeline.effective.output.preview) {
+      std::vector<imaging::PreviewLabel> colors;
+      for (const auto& l : pipeline.labels) colors.push_back({l.value, l.color});
+      const auto size = imaging::WritePreview(original.GetPointer(), state.labels.GetPointer(),
+                                              truth.GetPointer(), colors, output_dir / "preview.png");
+      outputs.push_back({{"file", "preview.png"}, {"kind", "preview"},
+                         {"columns", truth ? "image | reference | prediction" : "image | prediction"},
+                         {"width", size[0]}, {"height", size[1]}});
     }
     outputs.push_back({{"file", "seg.nii.gz"}, {"kind", "label_map"},
                        {"geometry", ToJson(imaging::GeometryOf(state.labels.GetPointer()))}});

@@ -257,8 +257,14 @@ struct MeshSection {
 struct OutputConfig {
   // Also write the N4-corrected volume, its bias field and the standardized volume. Default false.
   bool save_intermediate = false;
+  // Write preview.png, a montage [image | reference | prediction] of slices through the label
+  // map (reference only with --gt). Default true.
+  bool preview = true;
 
-  template <class V> void Visit(V& v) { v.Field("save_intermediate", save_intermediate); }
+  template <class V> void Visit(V& v) {
+    v.Field("save_intermediate", save_intermediate);
+    v.Field("preview", preview);
+  }
 };
 
 // "runtime": resources.

@@ -1,0 +1,89 @@
+#include "cardioseg/imaging/preview.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include <itkImageFileWriter.h>
+#include <itkRGBPixel.h>
+
+#include "cardioseg/core/atomic_file.h"
+#include "cardioseg/core/error.h"
+#include "cardioseg/core/intensity_math.h"
+
+namespace cardioseg::imaging {
+
+using RgbImage = itk::Image<itk::RGBPixel<std::uint8_t>, 2>;
+
+std::array<std::size_t, 2> WritePreview(const ImageType* image, const LabelMapType* prediction,
+                                        const LabelMapType* reference,
+                                        const std::vector<PreviewLabel>& labels,
+                                        const std::filesystem::path& path, std::size_t max_rows) {
+  const Geometry g = GeometryOf(image);
+  for (const LabelMapType* l : {prediction, reference}) {
+    if (l && GeometryOf(l).size != g.size) throw std::invalid_argument("label map size differs");
+  }
+  const std::size_t nx = g.size[0], ny = g.size[1], nz = g.size[2], plane = nx * ny;
+  // Slices holding a label.
+  std::vector<std::size_t> slices;
+  const LabelMapType* guide = prediction ? prediction : reference;
+  for (std::size_t k = 0; guide && k < nz; ++k) {
+    const auto* p = guide->GetBufferPointer() + k * plane;
+    if (std::any_of(p, p + plane, [](std::uint8_t v) { return v != 0; })) slices.push_back(k);
+  }
+  if (slices.empty()) slices.push_back(nz / 2);
+  std::vector<std::size_t> rows;
+  const std::size_t n = std::min(max_rows, slices.size());
+  for (std::size_t r = 0; r < n; ++r) rows.push_back(slices[(r * 2 + 1) * slices.size() / (2 * n)]);
+
+  std::vector<float> values(image->GetBufferPointer(), image->GetBufferPointer() + g.NumberOfVoxels());
+  const auto window = intensity::Percentiles(values, {1, 99});
+  const double lo = window[0], range = std::max(1e-6, window[1] - window[0]);
+  std::vector<const LabelMapType*> panels{nullptr};
+  if (reference) panels.push_back(reference);
+  if (prediction) panels.push_back(prediction);
+
+  auto rgb = RgbImage::New();
+  RgbImage::RegionType region;
+  region.SetSize({{panels.size() * nx, rows.size() * ny}});
+  rgb->SetRegions(region);
+  rgb->Allocate();
+  std::array<std::array<int, 3>, 256> colors{};
+  for (const auto& l : labels) {
+    if (l.value > 0 && l.value < 256) colors[l.value] = l.color;
+  }
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    const std::size_t k = rows[r];
+    for (std::size_t c = 0; c < panels.size(); ++c) {
+      for (std::size_t j = 0; j < ny; ++j) {
+        for (std::size_t i = 0; i < nx; ++i) {
+          const std::size_t v = k * plane + j * nx + i;
+          const double gray = std::clamp((image->GetBufferPointer()[v] - lo) / range, 0.0, 1.0) * 255;
+          double px[3] = {gray, gray, gray};
+          if (panels[c]) {
+            const int label = panels[c]->GetBufferPointer()[v];
+            if (label) {
+              for (int ch = 0; ch < 3; ++ch) px[ch] = 0.5 * px[ch] + 0.5 * colors[label][ch];
+            }
+          }
+          itk::RGBPixel<std::uint8_t> pixel;
+          for (int ch = 0; ch < 3; ++ch) pixel[ch] = static_cast<std::uint8_t>(px[ch] + 0.5);
+          // Row j of the image is drawn top-down.
+          rgb->SetPixel({{static_cast<long>(c * nx + i), static_cast<long>(r * ny + j)}}, pixel);
+        }
+      }
+    }
+  }
+  WriteAtomically(path, [&](const std::filesystem::path& tmp) {
+    auto writer = itk::ImageFileWriter<RgbImage>::New();
+    writer->SetInput(rgb);
+    writer->SetFileName(tmp.string());
+    try {
+      writer->Update();
+    } catch (const itk::ExceptionObject& e) {
+      throw InputError(path.string(), std::string("cannot write: ") + e.GetDescription());
+    }
+  });
+  return {panels.size() * nx, rows.size() * ny};
+}
+
+}  // namespace cardioseg::imaging
