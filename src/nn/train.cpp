@@ -438,6 +438,16 @@ TrainSummary Train(const fs::path& cache_dir, const fs::path& out_dir, const Tra
   card.patch_size = patch;
   card.spacing_mm = spacing_ijk;
   card.preprocessing = plan.value("preprocessing", json::object());
+  // Learned preprocessing parameters travel with the model: a Nyul landmarks file is copied into
+  // the model folder and referenced relative to it.
+  if (card.preprocessing.contains("intensity")) {
+    auto& intensity = card.preprocessing["intensity"];
+    const std::string landmarks = intensity.value("nyul_landmarks_file", "");
+    if (intensity.value("method", "") == "nyul" && !landmarks.empty()) {
+      fs::copy_file(landmarks, out_dir / "nyul_landmarks.json", fs::copy_options::overwrite_existing);
+      intensity["nyul_landmarks_file"] = "nyul_landmarks.json";
+    }
+  }
   json validation = json::object();
   for (std::size_t i = 0; i < summary.validation_dice.size() && i < label_names.size(); ++i) {
     validation["dice"][label_names[i]] = summary.validation_dice[i];
