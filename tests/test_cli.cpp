@@ -179,3 +179,72 @@ TEST(CliPreprocessing, SavesN4AndStandardizedVolumesWithoutAModel) {
 
 }  // namespace
 }  // namespace cardioseg
+
+namespace cardioseg {
+namespace {
+
+// A 4D NIfTI of 3 phases whose bright sphere shrinks, run with --all-phases and a tiny model:
+// every phase is segmented into phase_NN/, and the curve and function summarise their reports.
+TEST(CliAllPhases, SegmentsEveryPhaseAndWritesTheVolumeCurve) {
+  test::TempDir dir, out, model;
+  test::WriteTinyModel(model.path(), 4, {4.0, 4.0, 10.0});
+  using Image4 = itk::Image<float, 4>;
+  auto image = Image4::New();
+  Image4::SizeType size{{24, 24, 6, 3}};
+  image->SetRegions(Image4::RegionType(size));
+  Image4::SpacingType spacing;
+  spacing[0] = spacing[1] = 2.0;
+  spacing[2] = 10.0;
+  spacing[3] = 40.0;
+  image->SetSpacing(spacing);
+  image->Allocate();
+  for (unsigned t = 0; t < 3; ++t) {
+    Geometry g;
+    g.size = {24, 24, 6};
+    g.spacing = {2.0, 2.0, 10.0};
+    const auto phase = test::Sphere(g, 20.0 - 4.0 * t, 200.0f, 20.0f, 3.0f, 11 + t);
+    std::copy(phase->GetBufferPointer(), phase->GetBufferPointer() + g.NumberOfVoxels(),
+              image->GetBufferPointer() + t * g.NumberOfVoxels());
+  }
+  auto writer = itk::ImageFileWriter<Image4>::New();
+  writer->SetInput(image);
+  writer->SetFileName((dir / "cine.nii.gz").string());
+  writer->Update();
+
+  const auto r = RunCommand(kExe + " run " + Quote(dir / "cine.nii.gz") + " -o " +
+                            Quote(out.path()) + " --all-phases --model " + Quote(model.path()) +
+                            " --set mesh.surface.enabled=false");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::ifstream summary_file(out / "function.json");
+  const auto summary = nlohmann::json::parse(summary_file);
+  EXPECT_EQ(summary["phases"], 3);
+  for (int t = 0; t < 3; ++t) {
+    const fs::path phase_dir = out / ("phase_0" + std::to_string(t));
+    std::ifstream report_file(phase_dir / "report.json");
+    const auto report = nlohmann::json::parse(report_file);
+    EXPECT_EQ(report["input"]["phase"], t);
+    for (const auto& [name, ml] : report["label_volumes_ml"].items()) {
+      EXPECT_DOUBLE_EQ(summary["volume_curves_ml"][name][t].get<double>(), ml.get<double>());
+    }
+  }
+  std::ifstream csv(out / "volume_curve.csv");
+  std::string line;
+  int lines = 0;
+  while (std::getline(csv, line)) ++lines;
+  EXPECT_EQ(lines, 4);  // header + 3 phases
+
+  // A 3D input has one phase: refused, nothing written.
+  test::TempDir out3;
+  Geometry g;
+  g.size = {24, 24, 6};
+  imaging::WriteImage(test::Sphere(g, 10.0, 100.0f, 10.0f).GetPointer(), dir / "one.nii.gz");
+  const auto one = RunCommand(kExe + " run " + Quote(dir / "one.nii.gz") + " -o " +
+                              Quote(out3.path() / "x") + " --all-phases --model " +
+                              Quote(model.path()));
+  EXPECT_EQ(one.exit_code, 1) << one.output;
+  EXPECT_NE(one.output.find("single phase"), std::string::npos) << one.output;
+  EXPECT_FALSE(fs::exists(out3.path() / "x"));
+}
+
+}  // namespace
+}  // namespace cardioseg

@@ -391,3 +391,94 @@ TEST(Preview, PngDecodesWithOneRowPerLabelledSliceAndOneColumnPerPanel) {
 
 }  // namespace
 }  // namespace cardioseg::imaging
+
+#include "cardioseg/core/cardiac_function.h"
+#include "cardioseg/imaging/contours.h"
+
+namespace cardioseg::imaging {
+namespace {
+
+std::size_t Count(const std::vector<std::uint8_t>& mask) {
+  std::size_t n = 0;
+  for (auto v : mask) n += v;
+  return n;
+}
+
+TEST(Contours, RasterizedAreaMatchesTheShoelaceArea) {
+  // A circle (r = 20 px, 90 vertices) off the pixel grid, and a concave star, as Sunnybrook
+  // polygons come: sub-pixel vertices in (x = column, y = row) order.
+  Polygon circle, star;
+  for (int i = 0; i < 90; ++i) {
+    const double t = 2 * M_PI * i / 90;
+    circle.push_back({40.3 + 20 * std::cos(t), 37.7 + 20 * std::sin(t)});
+  }
+  for (int i = 0; i < 10; ++i) {
+    const double t = 2 * M_PI * i / 10, r = i % 2 ? 12.0 : 28.0;
+    star.push_back({50.5 + r * std::cos(t), 45.25 + r * std::sin(t)});
+  }
+  EXPECT_NEAR(ShoelaceArea(circle), M_PI * 400, 0.01 * M_PI * 400);
+  for (const auto* polygon : {&circle, &star}) {
+    const auto mask = RasterizePolygon(*polygon, 100, 90);
+    const double area = ShoelaceArea(*polygon);
+    EXPECT_NEAR(static_cast<double>(Count(mask)), area, 0.02 * area);
+  }
+  // Pixel centres decide: a square with corners at half pixels holds exactly its pixels.
+  const Polygon square{{1.5, 2.5}, {5.5, 2.5}, {5.5, 4.5}, {1.5, 4.5}};
+  const auto mask = RasterizePolygon(square, 8, 8);
+  EXPECT_EQ(Count(mask), 8u);  // columns 2..5, rows 3..4
+  EXPECT_EQ(mask[3 * 8 + 2], 1);
+  EXPECT_EQ(mask[2 * 8 + 2], 0);
+  EXPECT_EQ(mask[3 * 8 + 6], 0);
+  // A polygon partly outside the slice is clipped, not wrapped.
+  const Polygon outside{{-10, -10}, {3.2, -10}, {3.2, 3.2}, {-10, 3.2}};
+  EXPECT_EQ(Count(RasterizePolygon(outside, 8, 8)), 16u);
+}
+
+TEST(Contours, MalformedFilesNameTheFileAndLine) {
+  test::TempDir dir;
+  {
+    std::ofstream(dir / "bad-icontour-manual.txt") << "1.0 2.0\n3.0 abc\n";
+    std::ofstream(dir / "short-icontour-manual.txt") << "1.0 2.0\n3.0 4.0\n";
+  }
+  try {
+    ReadContourFile(dir / "bad-icontour-manual.txt");
+    FAIL() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("bad-icontour-manual.txt"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("line 2"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(ReadContourFile(dir / "short-icontour-manual.txt"), InputError);
+  EXPECT_THROW(ReadContourFile(dir / "absent.txt"), InputError);
+}
+
+TEST(CardiacFunction, EjectionFractionOfASyntheticPhaseSeries) {
+  // Spheres of known radius as the LV cavity of 6 phases on an anisotropic grid; volumes come
+  // from the label maps, as in `run --all-phases`.
+  const std::vector<double> radii_mm{30, 28, 24, 21, 23, 27};
+  Geometry g;
+  g.size = {90, 90, 30};
+  g.spacing = {0.9, 0.9, 2.5};
+  std::vector<double> measured, exact;
+  for (double r : radii_mm) {
+    const auto sphere = Sphere(g, r, 1.0f, 0.0f);
+    auto labels = MakeImage<LabelMapType>(g, 0);
+    for (std::size_t i = 0; i < g.NumberOfVoxels(); ++i) {
+      labels->GetBufferPointer()[i] = sphere->GetBufferPointer()[i] > 0.5f ? 3 : 0;
+    }
+    measured.push_back(LabelVolumesMl(labels.GetPointer()).at(3));
+    exact.push_back(4.0 / 3.0 * M_PI * r * r * r / 1000.0);
+  }
+  const auto f = ComputeVentricularFunction(measured);
+  const double edv = exact[0], esv = exact[3];
+  EXPECT_EQ(f.ed_phase, 0);
+  EXPECT_EQ(f.es_phase, 3);
+  EXPECT_NEAR(f.edv_ml, edv, 0.02 * edv);
+  EXPECT_NEAR(f.esv_ml, esv, 0.02 * esv);
+  EXPECT_NEAR(f.sv_ml, f.edv_ml - f.esv_ml, 1e-9);
+  EXPECT_NEAR(f.ef_percent, 100 * (edv - esv) / edv, 1.0);  // 65.7 %
+  EXPECT_THROW(ComputeVentricularFunction({12.0}), std::invalid_argument);
+  EXPECT_THROW(ComputeVentricularFunction({0.0, 0.0}), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace cardioseg::imaging

@@ -2,9 +2,12 @@
 #include <memory>
 
 #include <gtest/gtest.h>
+#include <itkGDCMImageIO.h>
+#include <itkImageFileReader.h>
 #include <nifti1_io.h>
 
 #include "cardioseg/core/error.h"
+#include "cardioseg/imaging/contours.h"
 #include "cardioseg/imaging/dicom.h"
 #include "cardioseg/imaging/io.h"
 #include "test_util.h"
@@ -66,6 +69,57 @@ TEST(RealSunnybrook, CineSeriesSplitsInto20PhasesOf12Slices10mmApart) {
   EXPECT_EQ(volume.source["slice_positions"], 12);
   input.phase = 20;
   EXPECT_THROW(ReadVolume(folder, input), InputError);
+}
+
+TEST(RealSunnybrook, ContoursLandOnTheirPhasesAndSlices) {
+  CARDIOSEG_REQUIRE_SHARED_DATA(data);
+  const fs::path root = data / "sunnybrook/SCD0000101";
+  const auto phases =
+      RasterizeSunnybrookContours(root / "dicom", {root / "i-contours", root / "o-contours"});
+  // Instances run slice-major, 20 phases per position (data README): image 48 is phase 7 of
+  // position 2, image 59 phase 18 of position 2. i-contours exist at both, o-contours at 18.
+  ASSERT_EQ(phases.size(), 2u);
+  EXPECT_EQ(phases[0].phase, 7);
+  EXPECT_EQ(phases[1].phase, 18);
+  EXPECT_FALSE(phases[0].has_epicardium);
+  EXPECT_TRUE(phases[1].has_epicardium);
+  for (const auto& p : phases) {
+    EXPECT_EQ(p.slices.size(), 9u);
+    config::InputConfig input;
+    input.phase = p.phase;
+    const auto volume = ReadVolume(root / "dicom", input);
+    const Geometry grid = GeometryOf(volume.image.GetPointer());
+    EXPECT_EQ(GeometryOf(p.labels.GetPointer()).size, grid.size);
+    EXPECT_EQ(GeometryOf(p.labels.GetPointer()).origin, grid.origin);
+    const std::size_t plane = grid.size[0] * grid.size[1];
+    for (const auto& c : p.details["contours"]) {
+      const std::size_t z = c["slice"];
+      // The labelled slice holds the very pixels of the contoured image.
+      auto reader = itk::ImageFileReader<ImageType>::New();
+      reader->SetImageIO(itk::GDCMImageIO::New());
+      char name[32];
+      std::snprintf(name, sizeof name, "IM-%04d.dcm", c["image"].get<int>());
+      reader->SetFileName((root / "dicom" / name).string());
+      reader->Update();
+      EXPECT_TRUE(std::equal(reader->GetOutput()->GetBufferPointer(),
+                             reader->GetOutput()->GetBufferPointer() + plane,
+                             volume.image->GetBufferPointer() + z * plane))
+          << name << " is not slice " << z << " of phase " << p.phase;
+      // Area of the drawn region against the polygon (2 %).
+      const std::uint8_t* l = p.labels->GetBufferPointer() + z * plane;
+      const bool endo = c["kind"] == "endocardium";
+      const auto pixels = std::count_if(l, l + plane, [&](std::uint8_t v) {
+        return endo ? v == kContourLvCavity : v != 0;
+      });
+      const double polygon_px = c["polygon_area_mm2"].get<double>() / (grid.spacing[0] * grid.spacing[1]);
+      EXPECT_NEAR(static_cast<double>(pixels), polygon_px, 0.02 * polygon_px) << c["file"];
+    }
+  }
+  // ED (phase 18) has the larger cavity, and myocardium only where the epicardium is drawn.
+  EXPECT_GT(phases[1].details["lv_cavity_ml"].get<double>(),
+            phases[0].details["lv_cavity_ml"].get<double>());
+  EXPECT_EQ(phases[0].details["lv_myocardium_ml"].get<double>(), 0.0);
+  EXPECT_GT(phases[1].details["lv_myocardium_ml"].get<double>(), 50.0);
 }
 
 TEST(RealCt, Jpeg2000SeriesWithEmptySeriesUidLoads) {

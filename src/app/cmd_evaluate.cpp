@@ -1,4 +1,4 @@
-// `cardioseg evaluate PRED GT [-o OUTDIR] [--labels 1,2,3]`: Dice, IoU, HD95, ASSD (mm), volumes.
+// `cardioseg evaluate PRED GT [-o OUTDIR] [--labels 1,2,3] [--mask MASK]`: Dice, IoU, HD95, ASSD (mm), volumes.
 // PRED and GT are label-map files, or folders paired by case name: a GT folder of
 // <case>.nii.gz files, a PRED folder of <case>.nii.gz files or of <case>/seg.nii.gz run outputs.
 #include <cmath>
@@ -27,7 +27,21 @@ struct EvaluateOptions {
   std::string reference;
   std::string output_dir;
   std::vector<int> labels;
+  std::string mask;
 };
+
+// Sets the voxels of `labels` outside `mask` to 0 (same grid required).
+void ApplyMask(imaging::LabelMapType* labels, const imaging::LabelMapType* mask,
+               const fs::path& mask_path) {
+  if (labels->GetLargestPossibleRegion().GetSize() != mask->GetLargestPossibleRegion().GetSize()) {
+    throw InputError(mask_path.string(), "the mask's size differs from the label map's");
+  }
+  auto* l = labels->GetBufferPointer();
+  const auto* m = mask->GetBufferPointer();
+  for (std::size_t i = 0, n = labels->GetLargestPossibleRegion().GetNumberOfPixels(); i < n; ++i) {
+    if (!m[i]) l[i] = 0;
+  }
+}
 
 bool IsLabelFile(const fs::path& p) {
   const auto ext = SplitExtension(p.filename().string()).second;
@@ -82,6 +96,11 @@ int RunEvaluate(const EvaluateOptions& options) {
     try {
       const auto pred = imaging::ReadLabelMap(pred_path);
       const auto ref = imaging::ReadLabelMap(ref_path);
+      if (!options.mask.empty()) {
+        const auto mask = imaging::ReadLabelMap(options.mask);
+        ApplyMask(pred.GetPointer(), mask.GetPointer(), options.mask);
+        ApplyMask(ref.GetPointer(), mask.GetPointer(), options.mask);
+      }
       const auto labels = options.labels.empty() ? LabelsPresent(pred.GetPointer(), ref.GetPointer())
                                                  : options.labels;
       std::vector<imaging::LabelMetrics> metrics;
@@ -150,6 +169,9 @@ Command RegisterEvaluate(CLI::App& app) {
   sub->add_option("-o,--output", options->output_dir, "Folder for metrics.csv and metrics.json");
   sub->add_option("--labels", options->labels, "Labels to score (default: all present)")
       ->delimiter(',');
+  sub->add_option("--mask", options->mask,
+                  "Score only inside this mask (e.g. contoured_slices.nii.gz from `contours`)")
+      ->check(CLI::ExistingFile);
   return {sub, [options] { return RunEvaluate(*options); }};
 }
 

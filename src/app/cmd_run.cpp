@@ -26,6 +26,7 @@ struct RunOptions {
   int threads = -1;
   std::string model;
   std::string reference;
+  bool all_phases = false;
 };
 
 int Run(const RunOptions& options) {
@@ -44,8 +45,15 @@ int Run(const RunOptions& options) {
   const int threads = config::ThreadCount(config.runtime.threads);
   itk::MultiThreaderBase::SetGlobalDefaultNumberOfThreads(threads);
   spdlog::debug("threads: {}", threads);
-  const auto pipeline = pipeline::BuildPipeline(config);  // loads the model before any image
+  auto pipeline = pipeline::BuildPipeline(config);  // loads the model before any image
 
+  if (options.all_phases) {
+    if (options.phase >= 0) throw UsageError("--all-phases and --phase exclude each other");
+    if (!options.reference.empty()) throw UsageError("--gt applies to one phase, not --all-phases");
+    pipeline::RunAllPhases(options.input, options.output_dir, pipeline);
+    spdlog::info("{}: done, outputs in {}", options.input, options.output_dir);
+    return kExitOk;
+  }
   pipeline::RunCase(options.input, options.output_dir, pipeline, options.reference);
   spdlog::info("{}: done, outputs in {}", options.input, options.output_dir);
   return kExitOk;
@@ -69,6 +77,9 @@ Command RegisterRun(CLI::App& app) {
   sub->add_option("--model", options->model, "Model folder (default: the config's)");
   sub->add_option("--gt", options->reference,
                   "Reference label map: adds Dice, IoU, HD95, ASSD and volumes to the report");
+  sub->add_flag("--all-phases", options->all_phases,
+                "Segment every phase of a cine series / 4D NIfTI into phase_NN/ and write "
+                "volume_curve.csv and function.json (EDV, ESV, SV, EF)");
   return {sub, [options] { return Run(*options); }};
 }
 

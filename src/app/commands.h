@@ -20,6 +20,7 @@ Command RegisterPlan(CLI::App& app);
 Command RegisterEvaluate(CLI::App& app);
 Command RegisterMesh(CLI::App& app);
 Command RegisterBatch(CLI::App& app);
+Command RegisterContours(CLI::App& app);
 // `command_line` is recorded in the model card.
 Command RegisterTrain(CLI::App& app, const std::string& command_line);
 

@@ -30,7 +30,8 @@ int main(int argc, char** argv) {
       app::RegisterRun(app),  app::RegisterConfig(app),
       app::RegisterInfo(app), app::RegisterNyulLearn(app),
       app::RegisterPlan(app), app::RegisterTrain(app, command_line),
-      app::RegisterEvaluate(app), app::RegisterMesh(app), app::RegisterBatch(app)};
+      app::RegisterEvaluate(app), app::RegisterMesh(app), app::RegisterBatch(app),
+      app::RegisterContours(app)};
 #endif
   try {
     app.parse(argc, argv);

@@ -4,10 +4,12 @@
 #include <cctype>
 #include <chrono>
 #include <cstdlib>
+#include <map>
 
 #include <spdlog/spdlog.h>
 
 #include "cardioseg/core/atomic_file.h"
+#include "cardioseg/core/cardiac_function.h"
 #include "cardioseg/core/config_visitors.h"
 #include "cardioseg/core/error.h"
 #include "cardioseg/core/intensity_math.h"
@@ -439,6 +441,72 @@ json RunCase(const fs::path& input, const fs::path& output_dir, const Pipeline& 
   report["wall_s"] = Seconds(case_start);
   WriteTextAtomically(output_dir / "report.json", report.dump(2) + "\n");
   return report;
+}
+
+json RunAllPhases(const fs::path& input, const fs::path& output_dir, Pipeline& pipeline) {
+  const int saved_phase = pipeline.effective.input.phase;
+  auto probe = pipeline.effective.input;
+  probe.phase = 0;
+  const auto first = imaging::ReadVolume(input, probe);
+  const int phases = first.source.value("phases", 1);
+  if (phases < 2) {
+    throw InputError(input.string(), "--all-phases needs a cine input (a DICOM series with several "
+                                     "phases or a 4D NIfTI); this one has a single phase");
+  }
+  json reports = json::array();
+  std::map<std::string, std::vector<double>> curves;  // label name -> mL per phase
+  try {
+    for (int k = 0; k < phases; ++k) {
+      pipeline.effective.input.phase = k;
+      char name[32];
+      std::snprintf(name, sizeof name, "phase_%02d", k);
+      spdlog::info("{}: phase {} of {}", input.string(), k + 1, phases);
+      const json report = RunCase(input, output_dir / name, pipeline);
+      const json volumes = report.value("label_volumes_ml", json::object());
+      for (const auto& [label, ml] : volumes.items()) {
+        auto& curve = curves[label];
+        curve.resize(static_cast<std::size_t>(phases), 0.0);
+        curve[static_cast<std::size_t>(k)] = ml.get<double>();
+      }
+      reports.push_back({{"phase", k}, {"report", std::string(name) + "/report.json"},
+                         {"wall_s", report["wall_s"]}});
+    }
+  } catch (...) {
+    pipeline.effective.input.phase = saved_phase;
+    throw;
+  }
+  pipeline.effective.input.phase = saved_phase;
+
+  json summary = {{"input", input.string()}, {"phases", phases}, {"phase_reports", reports},
+                  {"volume_curves_ml", curves}, {"function", json::object()},
+                  {"definition", "ED = phase of largest cavity volume, ES = smallest; "
+                                 "SV = EDV - ESV; EF = SV / EDV"}};
+  for (const auto& [label, key] : {std::pair<std::string, std::string>{"left ventricle cavity", "lv"},
+                                   {"right ventricle cavity", "rv"}}) {
+    if (!curves.count(label)) continue;
+    try {
+      summary["function"][key] = ToJson(ComputeVentricularFunction(curves[label]));
+    } catch (const std::invalid_argument& e) {
+      spdlog::warn("{}: no {} function: {}", input.string(), key, e.what());
+    }
+  }
+  std::string csv = "phase";
+  for (const auto& [label, curve] : curves) csv += "," + FileNameOf(label) + "_ml";
+  csv += "\n";
+  for (int k = 0; k < phases; ++k) {
+    csv += std::to_string(k);
+    for (const auto& [label, curve] : curves) csv += "," + std::to_string(curve[k]);
+    csv += "\n";
+  }
+  WriteTextAtomically(output_dir / "volume_curve.csv", csv);
+  WriteTextAtomically(output_dir / "function.json", summary.dump(2) + "\n");
+  for (const auto& [key, f] : summary["function"].items()) {
+    spdlog::info("{}: {} EDV {:.1f} mL (phase {}), ESV {:.1f} mL (phase {}), SV {:.1f} mL, EF {:.1f} %",
+                 input.string(), key, f["edv_ml"].get<double>(), f["ed_phase"].get<int>(),
+                 f["esv_ml"].get<double>(), f["es_phase"].get<int>(), f["sv_ml"].get<double>(),
+                 f["ef_percent"].get<double>());
+  }
+  return summary;
 }
 
 }  // namespace cardioseg::pipeline

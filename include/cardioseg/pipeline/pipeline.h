@@ -83,6 +83,16 @@ std::string FileNameOf(const std::string& label_name);
 nlohmann::json RunCase(const std::filesystem::path& input, const std::filesystem::path& output_dir,
                        const Pipeline& pipeline, const std::filesystem::path& reference = {});
 
+// `run --all-phases`: runs every cardiac phase of a cine input (a DICOM series holding several
+// phases, or a 4D NIfTI) into `output_dir`/phase_NN/ (each as RunCase), then writes
+// volume_curve.csv (phase, one column of mL per label) and function.json: per label the volume
+// curve, and for the LV and RV cavities EDV, ESV, SV (mL), EF (%) and their ED/ES phases (see
+// core/cardiac_function.h). `pipeline.effective.input.phase` is changed while it runs and restored.
+// Throws InputError when the input has a single phase; a failing phase throws and no summary is
+// written.
+nlohmann::json RunAllPhases(const std::filesystem::path& input,
+                            const std::filesystem::path& output_dir, Pipeline& pipeline);
+
 // Clinical figures from label volumes keyed by label name: LV and RV cavity volumes (mL) and the
 // LV myocardial mass (g) at a density of 1.05 g/mL. Labels are recognised by the names the
 // shipped models use ("left ventricle cavity", "right ventricle cavity", "left ventricle
