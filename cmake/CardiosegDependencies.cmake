@@ -25,6 +25,10 @@ include(${ITK_USE_FILE})
 find_package(GDCM REQUIRED)
 find_package(ZLIB REQUIRED)
 
+# Open3D 0.16 (Debian's libopen3d-dev) for ball pivoting. No version in find_package: Debian's
+# Open3DConfigVersion.cmake does not accept one.
+find_package(Open3D REQUIRED)
+
 # VTK 9.1 for surface meshes (flying edges, smoothing, decimation, writers).
 find_package(VTK 9.1 REQUIRED COMPONENTS
   CommonCore CommonDataModel CommonTransforms FiltersCore FiltersGeneral FiltersModeling

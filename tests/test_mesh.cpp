@@ -167,13 +167,71 @@ TEST(Mesh, WritersProduceReadableFilesAndGlbHoldsEveryMesh) {
   EXPECT_EQ(meshes, 3);
 }
 
-TEST(Mesh, BallPivotingIsRefusedWithAClearMessage) {
+TEST(Mesh, BallPivotingOnASphereGivesVerticesWithinOneVoxel) {
   Geometry g;
-  g.size = {10, 10, 10};
-  const auto v = SphereLabel(g, 3.0);
+  g.size = {36, 36, 26};
+  g.spacing = {1.0, 1.0, 1.5};
+  g.origin = {-5.0, 7.0, 2.0};
+  const double r = 13.0;
+  const auto sphere = SphereLabel(g, r);
   config::MeshConfig c;
   c.method = "ball_pivoting";
-  EXPECT_THROW(LabelSurface(v.view(), 1, c), StageError);
+  const auto surface = LabelSurface(sphere.view(), 1, c);
+  ASSERT_GT(surface->GetNumberOfPolys(), 500);
+  double centre[3];
+  for (int d = 0; d < 3; ++d) centre[d] = g.origin[d] + (g.size[d] - 1) / 2.0 * g.spacing[d];
+  double worst = 0;
+  for (vtkIdType i = 0; i < surface->GetNumberOfPoints(); ++i) {
+    double p[3];
+    surface->GetPoint(i, p);
+    const double dist = std::sqrt((p[0] - centre[0]) * (p[0] - centre[0]) +
+                                  (p[1] - centre[1]) * (p[1] - centre[1]) +
+                                  (p[2] - centre[2]) * (p[2] - centre[2]));
+    worst = std::max(worst, std::abs(dist - r));
+  }
+  EXPECT_LT(worst, 1.0) << "a vertex lies " << worst << " mm off the sphere";
+  const auto q = ComputeQuality(surface, sphere.view(), 1, c, false);
+  EXPECT_GE(q.holes, 0);
+  EXPECT_EQ(q.watertight, q.holes == 0);
+  EXPECT_GT(q.volume_ml, 0.9 * 4.0 / 3.0 * M_PI * r * r * r / 1000.0);  // mostly closed, outward
+}
+
+TEST(Mesh, PresmoothingAndDecimationKeepTheSphereClosedAndItsVolume) {
+  Geometry g;
+  g.size = {40, 40, 40};
+  const double r = 14.0, exact_ml = 4.0 / 3.0 * M_PI * r * r * r / 1000.0;
+  const auto sphere = SphereLabel(g, r);
+  auto config = Unsmoothed();
+  const auto plain = ComputeQuality(LabelSurface(sphere.view(), 1, config), sphere.view(), 1, config, false);
+  config.presmoothing_sigma_mm = 1.0;
+  const auto smooth = ComputeQuality(LabelSurface(sphere.view(), 1, config), sphere.view(), 1, config, true);
+  EXPECT_TRUE(smooth.watertight);
+  EXPECT_NEAR(smooth.volume_ml, exact_ml, 0.03 * exact_ml);
+  EXPECT_LT(smooth.hd95_to_label_boundary_mm, 1.0);
+  config.decimation = 0.5;
+  const auto decimated = ComputeQuality(LabelSurface(sphere.view(), 1, config), sphere.view(), 1, config, false);
+  EXPECT_TRUE(decimated.watertight);
+  EXPECT_NEAR(static_cast<double>(decimated.triangles), 0.5 * smooth.triangles, 0.05 * smooth.triangles);
+  EXPECT_NEAR(decimated.volume_ml, exact_ml, 0.03 * exact_ml);
+  EXPECT_GT(plain.triangles, 0);
+}
+
+TEST(Mesh, HolesAreCountedAsBoundaryLoops) {
+  Geometry g;
+  g.size = {24, 24, 24};
+  const auto sphere = SphereLabel(g, 8.0);
+  const auto config = Unsmoothed();
+  auto surface = LabelSurface(sphere.view(), 1, config);
+  EXPECT_EQ(ComputeQuality(surface, sphere.view(), 1, config, false).holes, 0);
+  // Delete two triangles far apart: two holes of three boundary edges each.
+  surface->BuildLinks();
+  surface->DeleteCell(0);
+  surface->DeleteCell(surface->GetNumberOfCells() - 1);
+  surface->RemoveDeletedCells();
+  const auto q = ComputeQuality(surface, sphere.view(), 1, config, false);
+  EXPECT_FALSE(q.watertight);
+  EXPECT_EQ(q.boundary_edges, 6);
+  EXPECT_EQ(q.holes, 2);
 }
 
 TEST(RealMesh, LeftAtriumMeshIsWatertightWithinThreePercentOfTheLabelVolume) {

@@ -1,10 +1,11 @@
 // Mesh benchmark (run by hand): time per label of mesh.surface and its quality figures.
 //
-//   bench_mesh LABELMAP [--config FILE]          a label map from disk
-//   bench_mesh --synthetic 512 512 300           three nested ellipsoid labels in memory
+//   bench_mesh LABELMAP [--config FILE] [--method flying_edges|ball_pivoting|both]
+//   bench_mesh --synthetic 512 512 300 [...]     three nested ellipsoid labels in memory
 //
-// Prints, per label: meshing seconds, quality seconds, vertices, triangles, watertightness,
-// enclosed volume against the label volume, HD95 to the label boundary.
+// Prints, per method and label: meshing seconds, quality seconds, vertices, triangles,
+// watertightness and holes, enclosed volume against the label volume, HD95 to the label boundary.
+// `--method both` runs flying edges and ball pivoting side by side on the same labels.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -20,11 +21,12 @@
 int main(int argc, char** argv) {
   using namespace cardioseg;
   using Clock = std::chrono::steady_clock;
-  std::string config_file, input;
+  std::string config_file, input, method;
   std::vector<std::size_t> synthetic;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--config" && i + 1 < argc) config_file = argv[++i];
+    else if (a == "--method" && i + 1 < argc) method = argv[++i];
     else if (a == "--synthetic" && i + 3 < argc) {
       for (int k = 0; k < 3; ++k) synthetic.push_back(std::stoul(argv[++i]));
     } else input = a;
@@ -34,7 +36,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   spdlog::set_level(spdlog::level::warn);
-  const auto config = config::Resolve(config_file, {}).mesh.surface;
+  const auto base = config::Resolve(config_file, {}).mesh.surface;
+  std::vector<std::string> methods{method.empty() ? base.method : method};
+  if (method == "both") methods = {"flying_edges", "ball_pivoting"};
   Geometry g;
   std::vector<std::uint8_t> voxels;
   imaging::LabelMapType::Pointer loaded;
@@ -58,21 +62,27 @@ int main(int argc, char** argv) {
     voxels.assign(loaded->GetBufferPointer(), loaded->GetBufferPointer() + g.NumberOfVoxels());
   }
   const mesh::LabelVolume view{g, voxels.data()};
-  std::printf("grid %zu x %zu x %zu, method %s, smoothing %.2f\n", g.size[0], g.size[1], g.size[2],
-              config.method.c_str(), config.smoothing_factor);
-  std::printf("label  mesh_s  quality_s  vertices  triangles  watertight  volume_ml  label_ml  hd95_mm\n");
-  for (int label = 1; label < 256; ++label) {
-    if (std::find(voxels.begin(), voxels.end(), label) == voxels.end()) continue;
-    auto t = Clock::now();
-    auto surface = mesh::LabelSurface(view, label, config);
-    const double mesh_s = std::chrono::duration<double>(Clock::now() - t).count();
-    t = Clock::now();
-    const auto q = mesh::ComputeQuality(surface, view, label, config, config.boundary_distance);
-    const double quality_s = std::chrono::duration<double>(Clock::now() - t).count();
-    std::printf("%5d  %6.2f  %9.2f  %8lld  %9lld  %10s  %9.2f  %8.2f  %7.3f\n", label, mesh_s,
-                quality_s, static_cast<long long>(q.vertices), static_cast<long long>(q.triangles),
-                q.watertight ? "yes" : "no", q.volume_ml, q.label_volume_ml,
-                q.hd95_to_label_boundary_mm);
+  for (const auto& m : methods) {
+    auto config = base;
+    config.method = m;
+    std::printf("grid %zu x %zu x %zu, method %s, smoothing %.2f\n", g.size[0], g.size[1],
+                g.size[2], config.method.c_str(), config.smoothing_factor);
+    std::printf("label  mesh_s  quality_s  vertices  triangles  watertight  holes  volume_ml  "
+                "label_ml  hd95_mm\n");
+    for (int label = 1; label < 256; ++label) {
+      if (std::find(voxels.begin(), voxels.end(), label) == voxels.end()) continue;
+      auto t = Clock::now();
+      auto surface = mesh::LabelSurface(view, label, config);
+      const double mesh_s = std::chrono::duration<double>(Clock::now() - t).count();
+      t = Clock::now();
+      const auto q = mesh::ComputeQuality(surface, view, label, config, config.boundary_distance);
+      const double quality_s = std::chrono::duration<double>(Clock::now() - t).count();
+      std::printf("%5d  %6.2f  %9.2f  %8lld  %9lld  %10s  %5lld  %9.2f  %8.2f  %7.3f\n", label,
+                  mesh_s, quality_s, static_cast<long long>(q.vertices),
+                  static_cast<long long>(q.triangles), q.watertight ? "yes" : "no",
+                  static_cast<long long>(q.holes), q.volume_ml, q.label_volume_ml,
+                  q.hd95_to_label_boundary_mm);
+    }
   }
   return 0;
 }

@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <unordered_map>
 
 #include <vtkCellArray.h>
@@ -96,6 +97,23 @@ MeshQuality ComputeQuality(vtkPolyData* mesh, const LabelVolume& labels, int lab
   }
   q.watertight = boundary == 0;
   q.edge_manifold = non_manifold == 0;
+  q.boundary_edges = boundary;
+  // Holes: connected loops of boundary edges (union-find over their end points).
+  if (boundary > 0) {
+    std::unordered_map<std::uint64_t, std::uint64_t> parent;
+    std::function<std::uint64_t(std::uint64_t)> find = [&](std::uint64_t x) {
+      auto it = parent.find(x);
+      if (it == parent.end()) return parent[x] = x;
+      if (it->second == x) return x;
+      return it->second = find(it->second);
+    };
+    for (const auto& [key, count] : edges) {
+      if (count != 1) continue;
+      const std::uint64_t a = find(key >> 32), b = find(key & 0xffffffffu);
+      if (a != b) parent[a] = b;
+    }
+    for (const auto& [node, up] : parent) q.holes += node == up;
+  }
   q.euler_characteristic = q.vertices - static_cast<std::int64_t>(edges.size()) + q.triangles;
 
   auto connectivity = vtkSmartPointer<vtkPolyDataConnectivityFilter>::New();
@@ -143,6 +161,8 @@ nlohmann::json ToJson(const MeshQuality& q) {
                       {"volume_ml", q.volume_ml},
                       {"label_volume_ml", q.label_volume_ml},
                       {"watertight", q.watertight},
+                      {"holes", q.holes},
+                      {"boundary_edges", q.boundary_edges},
                       {"edge_manifold", q.edge_manifold},
                       {"euler_characteristic", q.euler_characteristic},
                       {"components", q.components}};

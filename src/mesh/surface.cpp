@@ -7,6 +7,7 @@
 #include <vtkReverseSense.h>
 #include <vtkDiscreteFlyingEdges3D.h>
 #include <vtkFlyingEdges3D.h>
+#include <vtkImageCast.h>
 #include <vtkImageData.h>
 #include <vtkImageGaussianSmooth.h>
 #include <vtkMatrix4x4.h>
@@ -19,6 +20,7 @@
 #include <vtkUnsignedCharArray.h>
 #include <vtkWindowedSincPolyDataFilter.h>
 
+#include "ball_pivoting.h"
 #include "cardioseg/core/error.h"
 
 namespace cardioseg::mesh {
@@ -91,18 +93,27 @@ double SignedVolumeMm3(vtkPolyData* mesh) {
 
 vtkSmartPointer<vtkPolyData> LabelSurface(const LabelVolume& labels, int label,
                                           const config::MeshConfig& config) {
+  if (config.method == "ball_pivoting") return BallPivotingSurface(labels, label, config);
   if (config.method != "flying_edges") {
-    throw StageError(kStage, "method \"" + config.method +
-                                 "\" is not available in this build; use \"flying_edges\"");
+    throw StageError(kStage, "unknown method \"" + config.method + "\"");
   }
+  return FlyingEdgesSurface(labels, label, config);
+}
+
+vtkSmartPointer<vtkPolyData> FlyingEdgesSurface(const LabelVolume& labels, int label,
+                                                const config::MeshConfig& config) {
   auto mask = PaddedMask(labels, label);
   if (!mask) return vtkSmartPointer<vtkPolyData>::New();
 
   vtkSmartPointer<vtkPolyData> surface;
   if (config.presmoothing_sigma_mm > 0) {
     // Smooth the 0/1 mask in voxel units (sigma_mm / spacing per axis), cut at 0.5.
+    // In float: smoothing the uint8 mask in place would truncate every fraction to 0.
+    auto cast = vtkSmartPointer<vtkImageCast>::New();
+    cast->SetInputData(mask);
+    cast->SetOutputScalarTypeToFloat();
     auto smooth = vtkSmartPointer<vtkImageGaussianSmooth>::New();
-    smooth->SetInputData(mask);
+    smooth->SetInputConnection(cast->GetOutputPort());
     const auto& sp = labels.geometry.spacing;
     smooth->SetStandardDeviations(config.presmoothing_sigma_mm / sp[0],
                                   config.presmoothing_sigma_mm / sp[1],

@@ -212,10 +212,12 @@ struct MeshConfig {
   // Run the stage. Default true.
   bool enabled = true;
   // "flying_edges" (vtkDiscreteFlyingEdges3D + windowed-sinc smoothing, as 3D Slicer) or
-  // "ball_pivoting" (not available in this build yet). Default "flying_edges".
+  // "ball_pivoting" (Open3D's ball pivoting on a point cloud sampled from the Gaussian-smoothed
+  // label surface; see mesh/surface.h for its limits). Default "flying_edges".
   std::string method = "flying_edges";
   // Gaussian pre-smoothing of each label's mask, sigma in mm; 0 = off (discrete flying edges on
-  // the mask itself). Range [0, 10]. Default 0.
+  // the mask itself; for ball_pivoting, 0 means the smallest voxel spacing). Range [0, 10].
+  // Default 0.
   double presmoothing_sigma_mm = 0.0;
   // Windowed-sinc smoothing strength 0..1, mapped to the pass band as Slicer does
   // (pass band = 10^(-4 x factor)); 0 = no smoothing. Default 0.5.
@@ -234,6 +236,12 @@ struct MeshConfig {
   // Compute the symmetric 95th-percentile distance between each mesh and its label boundary.
   // Default true.
   bool boundary_distance = true;
+  // ball_pivoting: distance between the Poisson-disk samples of the point cloud, mm; 0 = the
+  // smallest voxel spacing. Range [0, 20]. Default 0.
+  double ball_pivoting_point_spacing_mm = 0.0;
+  // ball_pivoting: ball radii as multiples of the point spacing, pivoted in turn (small first).
+  // 1 to 8 values, each in [0.5, 20]. Default [1, 2, 4].
+  std::vector<double> ball_pivoting_radius_factors{1.0, 2.0, 4.0};
 
   template <class V> void Visit(V& v) {
     v.Field("enabled", enabled);
@@ -245,6 +253,8 @@ struct MeshConfig {
     v.Choice("coordinates", coordinates, {"LPS", "RAS"});
     v.Choices("formats", formats, {"stl", "ply", "obj", "vtp", "glb"});
     v.Field("boundary_distance", boundary_distance);
+    v.Field("ball_pivoting_point_spacing_mm", ball_pivoting_point_spacing_mm, 0.0, 20.0);
+    v.Field("ball_pivoting_radius_factors", ball_pivoting_radius_factors, 0.5, 20.0, 1, 8);
   }
 };
 

@@ -112,6 +112,16 @@ class Reader {
       }
     }
   }
+  void Field(const char* key, std::vector<double>& value, double lo, double hi,
+             std::size_t min_size, std::size_t max_size) {
+    if (const json* j = Find(key)) {
+      ArrayOfSize(key, *j, min_size, max_size);
+      value.clear();
+      for (std::size_t i = 0; i < j->size(); ++i) {
+        value.push_back(Number(Element(key, i), (*j)[i], lo, hi));
+      }
+    }
+  }
   template <class TSection>
   void Section(const char* key, TSection& section) {
     static const json kEmpty = json::object();

@@ -29,9 +29,20 @@ struct LabelVolume {
   const std::uint8_t* voxels = nullptr;
 };
 
-// The surface of voxels equal to `label`, in world mm (config.coordinates). Returns an empty
-// mesh when the label is absent. Throws StageError("mesh.surface", ...) for method
-// "ball_pivoting", which this build does not offer yet.
+// Method "ball_pivoting", the point-cloud route: the label's mask is Gaussian-smoothed
+// (presmoothing_sigma_mm, or the smallest spacing when 0) and cut at 0.5 by flying edges; Open3D
+// samples that surface into an oriented point cloud (Poisson disk, one point per
+// ball_pivoting_point_spacing_mm, default the smallest spacing, normals from the surface) and
+// pivots balls of radii ball_pivoting_radius_factors x point spacing over it (Bernardini et al.,
+// IEEE TVCG 1999; open3d::geometry::TriangleMesh::CreateFromPointCloudBallPivoting).
+// Limits: the result is not guaranteed closed — where samples are further apart than the largest
+// ball's diameter, or the surface bends more sharply than the ball, holes stay (counted in the
+// quality figures); it is slower than flying edges; it takes no windowed-sinc smoothing or
+// decimation; and it cannot be better than the smoothed iso-surface it samples.
+//
+// The surface of voxels equal to `label`, in world mm (config.coordinates), by config.method.
+// Returns an empty mesh when the label is absent. Throws StageError("mesh.surface", ...) when
+// Open3D returns no point cloud.
 vtkSmartPointer<vtkPolyData> LabelSurface(const LabelVolume& labels, int label,
                                           const config::MeshConfig& config);
 
@@ -46,6 +57,8 @@ struct MeshQuality {
   double volume_ml = 0;          // enclosed volume (divergence theorem; meaningful when closed)
   double label_volume_ml = 0;    // the label's voxel volume
   bool watertight = false;       // no boundary edges
+  std::int64_t boundary_edges = 0;  // edges used by one triangle only
+  std::int64_t holes = 0;        // loops of boundary edges (connected sets of them)
   bool edge_manifold = false;    // no edge shared by more than two triangles
   std::int64_t euler_characteristic = 0;  // V - E + F (2 per closed genus-0 component)
   int components = 0;            // connected pieces
