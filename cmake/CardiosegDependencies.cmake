@@ -24,6 +24,8 @@ find_package(ITK 5.2 REQUIRED COMPONENTS
 include(${ITK_USE_FILE})
 find_package(GDCM REQUIRED)
 find_package(ZLIB REQUIRED)
+# OpenSSL's libcrypto for the SHA-256 checksums of outputs in report.json.
+find_package(OpenSSL REQUIRED COMPONENTS Crypto)
 
 # Open3D 0.16 (Debian's libopen3d-dev) for ball pivoting. No version in find_package: Debian's
 # Open3DConfigVersion.cmake does not accept one.

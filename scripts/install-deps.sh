@@ -3,7 +3,8 @@
 # Idempotent: packages already installed are left alone. Works as root or through sudo.
 #
 #   scripts/install-deps.sh            # build + test dependencies
-#   scripts/install-deps.sh --python   # also Debian's python3-torch (TorchScript export tools)
+#   scripts/install-deps.sh --python   # also the test tools: Debian's python3-torch (TorchScript
+#                                      # export) and snakemake (the workflow test)
 set -euo pipefail
 
 packages=(
@@ -14,10 +15,10 @@ packages=(
   libopen3d-dev
   libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev
-  zlib1g-dev
+  zlib1g-dev libssl-dev
 )
 if [[ "${1:-}" == "--python" ]]; then
-  packages+=(python3-torch python3-numpy)
+  packages+=(python3-torch python3-numpy snakemake)
 fi
 
 if [[ $(id -u) -eq 0 ]]; then

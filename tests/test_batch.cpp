@@ -74,13 +74,23 @@ TEST(RealBatch, BadFilesFailAloneAndResumeRedoesOnlyMissingCases) {
   }
   EXPECT_TRUE(fs::exists(out / "summary.csv"));
 
+  // patient002 lost its outputs; patient003's label map was altered in place (same size): only
+  // the SHA-256 recorded in its report tells.
   fs::remove_all(out / "patient002");
+  {
+    std::fstream seg(out / "patient003" / "seg.nii.gz", std::ios::in | std::ios::out | std::ios::binary);
+    seg.seekg(100);
+    char byte = 0;
+    seg.get(byte);
+    seg.seekp(100);
+    seg.put(static_cast<char>(byte ^ 0x5a));
+  }
   r = test::RunCommand(command + " --resume");
   summary = Summary(out.path());
-  EXPECT_EQ(summary["skipped"], 2);
-  EXPECT_EQ(summary["done"], 1);
+  EXPECT_EQ(summary["skipped"], 1);
+  EXPECT_EQ(summary["done"], 2);
   for (const auto& c : summary["cases"]) {
-    if (c["status"] == "done") EXPECT_EQ(c["case"], "patient002");
+    if (c["status"] == "skipped") EXPECT_EQ(c["case"], "patient001");
   }
   EXPECT_TRUE(fs::exists(out / "patient002" / "seg.nii.gz"));
 }

@@ -8,10 +8,13 @@
 #include <sstream>
 #include <thread>
 
+#include <unistd.h>
+
 #include <spdlog/spdlog.h>
 
 #include "cardioseg/core/atomic_file.h"
 #include "cardioseg/core/error.h"
+#include "cardioseg/pipeline/checksum.h"
 
 namespace cardioseg::pipeline {
 
@@ -79,6 +82,18 @@ std::vector<BatchCase> SelectShard(const std::vector<BatchCase>& cases, int shar
   return out;
 }
 
+// "\r[#######.......] 7/15 cases, 1 failed, ETA 0:42" on stderr, redrawn in place.
+void DrawProgress(int done, std::size_t total, int failed, double eta_s) {
+  constexpr int kWidth = 30;
+  const int filled = total ? static_cast<int>(kWidth * static_cast<double>(done) / total) : kWidth;
+  std::string bar(static_cast<std::size_t>(filled), '#');
+  bar.resize(kWidth, '.');
+  const int eta = static_cast<int>(eta_s + 0.5);
+  std::fprintf(stderr, "\r\033[K[%s] %d/%zu cases, %d failed, ETA %d:%02d", bar.c_str(), done,
+               total, failed, eta / 60, eta % 60);
+  std::fflush(stderr);
+}
+
 bool CaseComplete(const fs::path& case_dir) {
   std::ifstream in(case_dir / "report.json");
   if (!in) return false;
@@ -91,6 +106,7 @@ bool CaseComplete(const fs::path& case_dir) {
       if (o.contains("bytes") && fs::file_size(file, ec) != o["bytes"].get<std::uintmax_t>()) {
         return false;
       }
+      if (o.contains("sha256") && Sha256OfFile(file) != o["sha256"].get<std::string>()) return false;
     }
     return true;
   } catch (const std::exception&) {
@@ -104,8 +120,10 @@ BatchResult RunBatch(const std::vector<BatchCase>& cases, const fs::path& output
   using Clock = std::chrono::steady_clock;
   std::vector<json> rows(cases.size());
   std::atomic<std::size_t> next{0};
-  std::atomic<int> finished{0};
+  std::atomic<int> finished{0}, failures{0};
   std::mutex log_mutex;
+  // A progress bar on a terminal; plain log lines otherwise (files, pipes, CI).
+  const bool tty = isatty(STDERR_FILENO) != 0;
   const auto start = Clock::now();
 
   auto worker = [&] {
@@ -142,16 +160,22 @@ BatchResult RunBatch(const std::vector<BatchCase>& cases, const fs::path& output
       }
       rows[i] = row;
       const int n = ++finished;
+      if (row["status"] == "failed") ++failures;
       const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
       const double eta = elapsed / n * (static_cast<double>(cases.size()) - n);
       std::lock_guard<std::mutex> lock(log_mutex);
-      spdlog::info("batch: {}/{} cases, ETA {:.0f} s", n, cases.size(), eta);
+      if (tty) {
+        DrawProgress(n, cases.size(), failures, eta);
+      } else {
+        spdlog::info("batch: {}/{} cases, {} failed, ETA {:.0f} s", n, cases.size(), failures.load(), eta);
+      }
     }
   };
   std::vector<std::thread> threads;
   for (int j = 1; j < std::max(1, options.jobs); ++j) threads.emplace_back(worker);
   worker();
   for (auto& t : threads) t.join();
+  if (tty) std::fprintf(stderr, "\n");
 
   BatchResult result;
   std::ostringstream csv;

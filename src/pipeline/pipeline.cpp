@@ -22,6 +22,7 @@
 #include "cardioseg/imaging/preview.h"
 #include "cardioseg/imaging/resample.h"
 #include "cardioseg/nn/predictor.h"
+#include "cardioseg/pipeline/checksum.h"
 
 #ifndef CARDIOSEG_SOURCE_DIR
 #define CARDIOSEG_SOURCE_DIR ""
@@ -436,7 +437,11 @@ json RunCase(const fs::path& input, const fs::path& output_dir, const Pipeline& 
     outputs.push_back({{"file", name}, {"kind", "intermediate"},
                        {"geometry", ToJson(imaging::GeometryOf(image.GetPointer()))}});
   }
-  for (auto& o : outputs) o["bytes"] = fs::file_size(output_dir / o["file"].get<std::string>());
+  for (auto& o : outputs) {
+    const fs::path file = output_dir / o["file"].get<std::string>();
+    o["bytes"] = fs::file_size(file);
+    o["sha256"] = Sha256OfFile(file);
+  }
   report["outputs"] = outputs;
   report["wall_s"] = Seconds(case_start);
   WriteTextAtomically(output_dir / "report.json", report.dump(2) + "\n");

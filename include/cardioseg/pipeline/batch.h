@@ -45,7 +45,7 @@ BatchResult RunBatch(const std::vector<BatchCase>& cases, const std::filesystem:
                      const std::atomic<bool>& stop);
 
 // True when output_dir/report.json exists and every file it lists as output exists with the
-// recorded size.
+// recorded size and SHA-256.
 bool CaseComplete(const std::filesystem::path& case_dir);
 
 }  // namespace cardioseg::pipeline
