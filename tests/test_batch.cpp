@@ -95,5 +95,47 @@ TEST(RealBatch, BadFilesFailAloneAndResumeRedoesOnlyMissingCases) {
   EXPECT_TRUE(fs::exists(out / "patient002" / "seg.nii.gz"));
 }
 
+// The Snakemake workflow in scripts/snakemake runs one `cardioseg run` per case locally and
+// writes the summary; its Slurm profile passes a dry run. scripts/install-deps.sh --python (what
+// scripts/test.sh runs) installs Debian's snakemake.
+TEST(RealBatch, SnakemakeWorkflowRunsTwoCasesLocally) {
+  CARDIOSEG_REQUIRE_SHARED_DATA(data);
+  if (test::RunCommand("snakemake --version").exit_code != 0) {
+    GTEST_SKIP() << "snakemake not installed (scripts/install-deps.sh --python installs it)";
+  }
+  test::TempDir in, out, work, model;
+  test::WriteTinyModel(model.path(), 4, {4.0, 4.0, 10.0});
+  for (const char* id : {"patient004", "patient005"}) {
+    fs::create_symlink(data / "acdc/imagesTr" / (std::string(id) + ".nii.gz"),
+                       in / (std::string(id) + ".nii.gz"));
+  }
+  const std::string snakefile = std::string(CARDIOSEG_SOURCE_DIR) + "/scripts/snakemake/Snakefile";
+  const std::string config = " --config input_dir=" + test::Quote(in.path()) +
+                             " output_dir=" + test::Quote(out.path()) +
+                             " cardioseg=" + test::Quote(CARDIOSEG_EXE) +
+                             " threads=1 'run_args=--model " + model.path().string() +
+                             " --set mesh.surface.enabled=false'";
+  const auto dry = test::RunCommand("snakemake -n -s " + test::Quote(snakefile) + " --profile " +
+                                    test::Quote(std::string(CARDIOSEG_SOURCE_DIR) +
+                                                "/scripts/snakemake/slurm") +
+                                    " --directory " + test::Quote(work.path()) + config);
+  EXPECT_EQ(dry.exit_code, 0) << dry.output;
+  EXPECT_FALSE(fs::exists(out / "patient004"));  // a dry run runs nothing
+
+  const auto r = test::RunCommand("snakemake -s " + test::Quote(snakefile) + " --cores 2" +
+                                  " --directory " + test::Quote(work.path()) + config);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const char* id : {"patient004", "patient005"}) {
+    EXPECT_TRUE(fs::exists(out / id / "report.json")) << id;
+    EXPECT_TRUE(fs::exists(out / id / "seg.nii.gz")) << id;
+  }
+  std::ifstream csv(out / "summary.csv");
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(csv, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[1].rfind("patient004,", 0), 0u) << lines[1];
+  EXPECT_NE(lines[2].find(",done,"), std::string::npos) << lines[2];
+}
+
 }  // namespace
 }  // namespace cardioseg::pipeline

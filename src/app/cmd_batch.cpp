@@ -37,6 +37,7 @@ int RunBatchCommand(const BatchCommandOptions& o) {
   const int threads = config::ThreadCount(config.runtime.threads);
   itk::MultiThreaderBase::SetGlobalDefaultNumberOfThreads(std::max(1, threads / std::max(1, o.jobs)));
   auto cases = pipeline::DiscoverCases(o.source);
+  std::string summary = "summary";
   if (!o.shard.empty()) {
     const auto slash = o.shard.find('/');
     if (slash == std::string::npos) throw UsageError("--shard \"" + o.shard + "\": expected K/N");
@@ -48,6 +49,8 @@ int RunBatchCommand(const BatchCommandOptions& o) {
       throw UsageError("--shard \"" + o.shard + "\": expected K/N");
     }
     cases = pipeline::SelectShard(cases, k, n);
+    // Shards share OUTDIR (a job array): each writes its own summary.
+    if (n > 1) summary = "summary.shard-" + std::to_string(k) + "-of-" + std::to_string(n);
   }
   const auto pipeline = pipeline::BuildPipeline(config);  // the model is loaded once, here
   spdlog::info("batch: {} cases, {} job(s){}", cases.size(), o.jobs,
@@ -57,9 +60,10 @@ int RunBatchCommand(const BatchCommandOptions& o) {
   pipeline::BatchOptions options;
   options.jobs = o.jobs;
   options.resume = o.resume;
+  options.summary_stem = summary;
   const auto result = pipeline::RunBatch(cases, o.output_dir, pipeline, options, g_stop);
-  spdlog::info("batch: {} done, {} skipped, {} failed, {} not run; summary in {}/summary.csv",
-               result.done, result.skipped, result.failed, result.not_run, o.output_dir);
+  spdlog::info("batch: {} done, {} skipped, {} failed, {} not run; summary in {}/{}.csv",
+               result.done, result.skipped, result.failed, result.not_run, o.output_dir, summary);
   return result.failed + result.not_run > 0 ? kExitCaseFailed : kExitOk;
 }
 

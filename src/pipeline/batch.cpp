@@ -217,8 +217,8 @@ BatchResult RunBatch(const std::vector<BatchCase>& cases, const fs::path& output
                     {"model_loads", pipeline.model.is_null() ? 0 : 1},
                     {"jobs", options.jobs},
                     {"wall_s", std::chrono::duration<double>(Clock::now() - start).count()}};
-  WriteTextAtomically(output_dir / "summary.csv", csv.str());
-  WriteTextAtomically(output_dir / "summary.json", result.summary.dump(2) + "\n");
+  WriteTextAtomically(output_dir / (options.summary_stem + ".csv"), csv.str());
+  WriteTextAtomically(output_dir / (options.summary_stem + ".json"), result.summary.dump(2) + "\n");
   return result;
 }
 

@@ -30,6 +30,7 @@ std::vector<BatchCase> SelectShard(const std::vector<BatchCase>& cases, int shar
 struct BatchOptions {
   int jobs = 1;          // cases in flight at once
   bool resume = false;   // skip cases whose report.json and listed outputs are complete
+  std::string summary_stem = "summary";  // summary file names: <stem>.csv and <stem>.json
 };
 
 struct BatchResult {
@@ -37,7 +38,7 @@ struct BatchResult {
   nlohmann::json summary;  // {"cases": [...]} as written to summary.json
 };
 
-// Runs every case into output_dir/<id>/ and writes output_dir/summary.csv and summary.json.
+// Runs every case into output_dir/<id>/ and writes output_dir/<summary_stem>.csv and .json.
 // `stop` (set from a signal handler) stops taking new cases; cases in flight finish, and cases
 // not started are listed as "not_run". Never throws for a failing case.
 BatchResult RunBatch(const std::vector<BatchCase>& cases, const std::filesystem::path& output_dir,
