@@ -67,10 +67,17 @@ TEST(RealBatch, BadFilesFailAloneAndResumeRedoesOnlyMissingCases) {
   EXPECT_EQ(summary["done"], 3);
   EXPECT_EQ(summary["failed"], 2);
   EXPECT_EQ(summary["model_loads"], 1);
+  EXPECT_EQ(summary["overlapped_inference"], true);
   for (const auto& c : summary["cases"]) {
-    if (c["case"] == "truncated") EXPECT_NE(c["reason"].get<std::string>().find("truncated"), std::string::npos);
-    if (c["case"] == "notes") EXPECT_NE(c["reason"].get<std::string>().find("not a recognised image"), std::string::npos);
-    if (c["status"] == "failed") EXPECT_FALSE(fs::exists(out / c["case"].get<std::string>() / "report.json"));
+    if (c["case"] == "truncated") {
+      EXPECT_NE(c["reason"].get<std::string>().find("truncated"), std::string::npos);
+    }
+    if (c["case"] == "notes") {
+      EXPECT_NE(c["reason"].get<std::string>().find("not a recognised image"), std::string::npos);
+    }
+    if (c["status"] == "failed") {
+      EXPECT_FALSE(fs::exists(out / c["case"].get<std::string>() / "report.json"));
+    }
   }
   EXPECT_TRUE(fs::exists(out / "summary.csv"));
 
@@ -90,7 +97,9 @@ TEST(RealBatch, BadFilesFailAloneAndResumeRedoesOnlyMissingCases) {
   EXPECT_EQ(summary["skipped"], 1);
   EXPECT_EQ(summary["done"], 2);
   for (const auto& c : summary["cases"]) {
-    if (c["status"] == "skipped") EXPECT_EQ(c["case"], "patient001");
+    if (c["status"] == "skipped") {
+      EXPECT_EQ(c["case"], "patient001");
+    }
   }
   EXPECT_TRUE(fs::exists(out / "patient002" / "seg.nii.gz"));
 }

@@ -389,6 +389,40 @@ TEST(Preview, PngDecodesWithOneRowPerLabelledSliceAndOneColumnPerPanel) {
   EXPECT_EQ(plain[0], plain[1]);
 }
 
+TEST(Preview, TrainingCurvesPngFromTheLog) {
+  test::TempDir dir;
+  {
+    std::ofstream csv(dir / "training_log.csv");
+    csv << "epoch,learning_rate,train_loss,val_mean_dice,val_dice_rv,val_dice_lv,epoch_seconds\n"
+        << "1,0.01,1.5,,,,60\n2,0.009,1.1,0.5,0.4,0.6,61\n3,0.008,0.8,,,,60\n"
+        << "4,0.007,0.6,0.8,0.7,0.9,62\n";
+  }
+  const auto log = ReadTrainingLog(dir / "training_log.csv");
+  ASSERT_EQ(log.epoch.size(), 4u);
+  EXPECT_EQ(log.dice_names, (std::vector<std::string>{"val_mean_dice", "val_dice_rv", "val_dice_lv"}));
+  EXPECT_TRUE(std::isnan(log.dice[1][0]));
+  EXPECT_DOUBLE_EQ(log.dice[2][3], 0.9);
+  const auto raster = DrawTrainingCurves(log, {{255, 0, 0}, {0, 0, 255}});
+  WriteRgbPng(raster, dir / "curves.png");
+  using Rgb = itk::Image<itk::RGBPixel<std::uint8_t>, 2>;
+  auto reader = itk::ImageFileReader<Rgb>::New();
+  reader->SetFileName((dir / "curves.png").string());
+  reader->Update();
+  const auto size = reader->GetOutput()->GetLargestPossibleRegion().GetSize();
+  EXPECT_EQ(size[0], raster.width);
+  EXPECT_EQ(size[1], raster.height);
+  // Each class's curve is drawn in its colour.
+  std::size_t red = 0, blue = 0;
+  for (std::size_t i = 0; i + 2 < raster.rgb.size(); i += 3) {
+    red += raster.rgb[i] == 255 && raster.rgb[i + 1] == 0 && raster.rgb[i + 2] == 0;
+    blue += raster.rgb[i] == 0 && raster.rgb[i + 1] == 0 && raster.rgb[i + 2] == 255;
+  }
+  EXPECT_GT(red, 200u);
+  EXPECT_GT(blue, 200u);
+  std::ofstream(dir / "not_a_log.csv") << "a,b\n1,2\n";
+  EXPECT_THROW(ReadTrainingLog(dir / "not_a_log.csv"), InputError);
+}
+
 }  // namespace
 }  // namespace cardioseg::imaging
 

@@ -27,6 +27,7 @@ struct BatchCommandOptions {
   std::string shard;
   bool resume = false;
   int threads = -1;
+  bool no_overlap = false;
 };
 
 int RunBatchCommand(const BatchCommandOptions& o) {
@@ -61,6 +62,7 @@ int RunBatchCommand(const BatchCommandOptions& o) {
   options.jobs = o.jobs;
   options.resume = o.resume;
   options.summary_stem = summary;
+  options.overlap = !o.no_overlap;
   const auto result = pipeline::RunBatch(cases, o.output_dir, pipeline, options, g_stop);
   spdlog::info("batch: {} done, {} skipped, {} failed, {} not run; summary in {}/{}.csv",
                result.done, result.skipped, result.failed, result.not_run, o.output_dir, summary);
@@ -80,7 +82,11 @@ Command RegisterBatch(CLI::App& app) {
   sub->add_option("--set", options->overrides, "Override a config value: section.key=value")
       ->allow_extra_args(false);
   sub->add_option("--model", options->model, "Model folder (default: the config's)");
-  sub->add_option("--jobs", options->jobs, "Cases in flight at once")->check(CLI::Range(1, 64));
+  sub->add_option("--jobs", options->jobs,
+                  "CPU workers (load, preprocess, mesh, write) beside the one inference worker")
+      ->check(CLI::Range(1, 64));
+  sub->add_flag("--no-overlap", options->no_overlap,
+                "Each worker runs whole cases (no separate inference queue)");
   sub->add_option("--shard", options->shard, "Run shard K of N (1-based), e.g. 2/4");
   sub->add_flag("--resume", options->resume, "Skip cases whose outputs are complete");
   sub->add_option("--threads", options->threads, "Worker threads in all (0 = all cores)");

@@ -8,6 +8,10 @@
 #include "cardioseg/core/config.h"
 #include "cardioseg/core/error.h"
 #include "cardioseg/nn/train.h"
+#ifndef CARDIOSEG_TORCH_ONLY
+#include "cardioseg/core/plot.h"
+#include "cardioseg/imaging/preview.h"
+#endif
 #include "commands.h"
 
 namespace cardioseg::app {
@@ -41,6 +45,14 @@ int RunTrain(const TrainOptions& options) {
   train_options.command_line = options.command_line;
   train_options.max_epochs_this_run = options.epochs_this_run;
   const auto summary = nn::Train(options.cache_dir, options.output_dir, train_config, train_options);
+#ifndef CARDIOSEG_TORCH_ONLY
+  const auto log_file = std::filesystem::path(options.output_dir) / "training_log.csv";
+  imaging::WriteRgbPng(DrawTrainingCurves(ReadTrainingLog(log_file)),
+                       std::filesystem::path(options.output_dir) / "training_curves.png");
+#else
+  spdlog::info("training_curves.png needs the full build: cardioseg plot-training {}/training_log.csv",
+               options.output_dir);
+#endif
   spdlog::info("trained {} epochs in {:.0f} s; loss {:.4f} -> {:.4f}; model in {}",
                summary.epochs_done, summary.seconds, summary.first_epoch_loss,
                summary.last_epoch_loss, options.output_dir);

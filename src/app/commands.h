@@ -21,6 +21,7 @@ Command RegisterEvaluate(CLI::App& app);
 Command RegisterMesh(CLI::App& app);
 Command RegisterBatch(CLI::App& app);
 Command RegisterContours(CLI::App& app);
+Command RegisterPlotTraining(CLI::App& app);
 // `command_line` is recorded in the model card.
 Command RegisterTrain(CLI::App& app, const std::string& command_line);
 

@@ -12,7 +12,24 @@
 
 namespace cardioseg::imaging {
 
+namespace {
+
 using RgbImage = itk::Image<itk::RGBPixel<std::uint8_t>, 2>;
+
+void WriteRgb(RgbImage* rgb, const std::filesystem::path& path) {
+  WriteAtomically(path, [&](const std::filesystem::path& tmp) {
+    auto writer = itk::ImageFileWriter<RgbImage>::New();
+    writer->SetInput(rgb);
+    writer->SetFileName(tmp.string());
+    try {
+      writer->Update();
+    } catch (const itk::ExceptionObject& e) {
+      throw InputError(path.string(), std::string("cannot write: ") + e.GetDescription());
+    }
+  });
+}
+
+}  // namespace
 
 std::array<std::size_t, 2> WritePreview(const ImageType* image, const LabelMapType* prediction,
                                         const LabelMapType* reference,
@@ -73,17 +90,18 @@ std::array<std::size_t, 2> WritePreview(const ImageType* image, const LabelMapTy
       }
     }
   }
-  WriteAtomically(path, [&](const std::filesystem::path& tmp) {
-    auto writer = itk::ImageFileWriter<RgbImage>::New();
-    writer->SetInput(rgb);
-    writer->SetFileName(tmp.string());
-    try {
-      writer->Update();
-    } catch (const itk::ExceptionObject& e) {
-      throw InputError(path.string(), std::string("cannot write: ") + e.GetDescription());
-    }
-  });
+  WriteRgb(rgb, path);
   return {panels.size() * nx, rows.size() * ny};
+}
+
+void WriteRgbPng(const RgbRaster& raster, const std::filesystem::path& path) {
+  auto rgb = RgbImage::New();
+  RgbImage::SizeType size{{raster.width, raster.height}};
+  rgb->SetRegions(RgbImage::RegionType(size));
+  rgb->Allocate();
+  std::copy(raster.rgb.begin(), raster.rgb.end(),
+            reinterpret_cast<std::uint8_t*>(rgb->GetBufferPointer()));
+  WriteRgb(rgb, path);
 }
 
 }  // namespace cardioseg::imaging

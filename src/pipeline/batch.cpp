@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <memory>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -118,64 +121,170 @@ BatchResult RunBatch(const std::vector<BatchCase>& cases, const fs::path& output
                      const Pipeline& pipeline, const BatchOptions& options,
                      const std::atomic<bool>& stop) {
   using Clock = std::chrono::steady_clock;
-  std::vector<json> rows(cases.size());
-  std::atomic<std::size_t> next{0};
-  std::atomic<int> finished{0}, failures{0};
-  std::mutex log_mutex;
+  const auto start = Clock::now();
+  const std::size_t total = cases.size();
+  const std::size_t device_stage = DeviceStageIndex(pipeline);
+  const bool overlap = options.overlap && device_stage < pipeline.stages.size();
+  const int workers = std::max(1, options.jobs);
+
+  // Shared state, guarded by `mutex`: the next case to take, the queue of preprocessed cases
+  // waiting for the device, the queue of inferred cases waiting for post-processing and writing.
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::vector<json> rows(total);
+  std::size_t next = 0, taken = 0, completed = 0, preparing = 0;
+  int failures = 0;
+  using Item = std::pair<std::size_t, std::shared_ptr<CaseRun>>;
+  std::deque<Item> to_infer, to_finish;
+  const std::size_t queue_capacity = static_cast<std::size_t>(workers);
   // A progress bar on a terminal; plain log lines otherwise (files, pipes, CI).
   const bool tty = isatty(STDERR_FILENO) != 0;
-  const auto start = Clock::now();
 
-  auto worker = [&] {
-    while (true) {
-      const std::size_t i = next++;
-      if (i >= cases.size()) return;
-      const auto& c = cases[i];
-      json row = {{"case", c.id}, {"input", c.input.string()}};
-      if (stop) {
-        row["status"] = "not_run";
-        rows[i] = row;
+  // Records a case's row; call with `mutex` held.
+  auto record = [&](std::size_t i, json row) {
+    if (row["status"] == "failed") ++failures;
+    rows[i] = std::move(row);
+    ++completed;
+    const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+    const double eta = elapsed / completed * (static_cast<double>(total) - completed);
+    if (tty) {
+      DrawProgress(static_cast<int>(completed), total, failures, eta);
+    } else {
+      spdlog::info("batch: {}/{} cases, {} failed, ETA {:.0f} s", completed, total, failures, eta);
+    }
+    changed.notify_all();
+  };
+  auto failed_row = [&](std::size_t i, const std::exception& e, Clock::time_point t) {
+    spdlog::error("case {} failed: {}", cases[i].id, e.what());
+    return json{{"case", cases[i].id}, {"input", cases[i].input.string()}, {"status", "failed"},
+                {"reason", e.what()},
+                {"wall_s", std::chrono::duration<double>(Clock::now() - t).count()}};
+  };
+  auto done_row = [&](std::size_t i, const json& report) {
+    json row = {{"case", cases[i].id}, {"input", cases[i].input.string()}, {"status", "done"},
+                {"wall_s", report.value("wall_s", 0.0)}};
+    if (report.contains("label_volumes_ml")) row["label_volumes_ml"] = report["label_volumes_ml"];
+    return row;
+  };
+  // Takes the next case (with `mutex` held); returns false when none is left or stop was asked.
+  // Cases already complete under --resume are recorded as skipped here.
+  auto take = [&](std::size_t& i) {
+    while (!stop && next < total) {
+      i = next++;
+      ++taken;
+      if (options.resume && CaseComplete(output_dir / cases[i].id)) {
+        record(i, {{"case", cases[i].id}, {"input", cases[i].input.string()},
+                   {"status", "skipped"}, {"reason", "outputs complete (resume)"}});
         continue;
       }
-      const fs::path case_dir = output_dir / c.id;
-      if (options.resume && CaseComplete(case_dir)) {
-        row["status"] = "skipped";
-        row["reason"] = "outputs complete (resume)";
-        rows[i] = row;
-        ++finished;
-        continue;
-      }
+      return true;
+    }
+    return false;
+  };
+
+  // Without overlap: each worker runs whole cases.
+  auto whole_case_worker = [&] {
+    std::unique_lock<std::mutex> lock(mutex);
+    std::size_t i = 0;
+    while (take(i)) {
+      lock.unlock();
       const auto t = Clock::now();
+      json row;
       try {
-        const json report = RunCase(c.input, case_dir, pipeline);
-        row["status"] = "done";
-        row["wall_s"] = report.value("wall_s", 0.0);
-        if (report.contains("label_volumes_ml")) row["label_volumes_ml"] = report["label_volumes_ml"];
+        row = done_row(i, RunCase(cases[i].input, output_dir / cases[i].id, pipeline));
       } catch (const std::exception& e) {
-        row["status"] = "failed";
-        row["reason"] = e.what();
-        row["wall_s"] = std::chrono::duration<double>(Clock::now() - t).count();
-        std::lock_guard<std::mutex> lock(log_mutex);
-        spdlog::error("case {} failed: {}", c.id, e.what());
+        row = failed_row(i, e, t);
       }
-      rows[i] = row;
-      const int n = ++finished;
-      if (row["status"] == "failed") ++failures;
-      const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-      const double eta = elapsed / n * (static_cast<double>(cases.size()) - n);
-      std::lock_guard<std::mutex> lock(log_mutex);
-      if (tty) {
-        DrawProgress(n, cases.size(), failures, eta);
-      } else {
-        spdlog::info("batch: {}/{} cases, {} failed, ETA {:.0f} s", n, cases.size(), failures.load(), eta);
-      }
+      lock.lock();
+      record(i, row);
     }
   };
+
+  // With overlap: CPU workers finish inferred cases first, else load and preprocess a new one
+  // while the device queue has room; one device worker runs the inference stage.
+  auto cpu_worker = [&] {
+    std::unique_lock<std::mutex> lock(mutex);
+    while (true) {
+      if (!to_finish.empty()) {
+        auto [i, run] = to_finish.front();
+        to_finish.pop_front();
+        lock.unlock();
+        json row;
+        try {
+          row = done_row(i, FinishCase(*run, output_dir / cases[i].id, pipeline));
+        } catch (const std::exception& e) {
+          row = failed_row(i, e, run->start);
+        }
+        run.reset();
+        lock.lock();
+        record(i, row);
+        continue;
+      }
+      std::size_t i = 0;
+      if (to_infer.size() + preparing < queue_capacity && take(i)) {
+        ++preparing;
+        lock.unlock();
+        const auto t = Clock::now();
+        std::shared_ptr<CaseRun> run;
+        json failure;
+        try {
+          run = std::make_shared<CaseRun>(BeginCase(cases[i].input, pipeline));
+          RunStages(*run, pipeline, device_stage);
+        } catch (const std::exception& e) {
+          failure = failed_row(i, e, t);
+        }
+        lock.lock();
+        --preparing;
+        if (failure.is_null()) to_infer.emplace_back(i, std::move(run));
+        else record(i, failure);
+        changed.notify_all();
+        continue;
+      }
+      if ((stop || next >= total) && completed == taken) return;
+      changed.wait_for(lock, std::chrono::milliseconds(200));  // also notices `stop`
+    }
+  };
+  auto device_worker = [&] {
+    std::unique_lock<std::mutex> lock(mutex);
+    while (true) {
+      if (!to_infer.empty()) {
+        auto [i, run] = to_infer.front();
+        to_infer.pop_front();
+        changed.notify_all();  // room in the queue: a CPU worker may start the next case
+        lock.unlock();
+        json failure;
+        try {
+          RunStages(*run, pipeline, device_stage + 1);
+        } catch (const std::exception& e) {
+          failure = failed_row(i, e, run->start);
+        }
+        lock.lock();
+        if (failure.is_null()) to_finish.emplace_back(i, std::move(run));
+        else record(i, failure);
+        changed.notify_all();
+        continue;
+      }
+      if ((stop || next >= total) && preparing == 0) return;
+      changed.wait_for(lock, std::chrono::milliseconds(200));  // also notices `stop`
+    }
+  };
+
   std::vector<std::thread> threads;
-  for (int j = 1; j < std::max(1, options.jobs); ++j) threads.emplace_back(worker);
-  worker();
+  if (overlap) {
+    threads.emplace_back(device_worker);
+    for (int j = 1; j < workers; ++j) threads.emplace_back(cpu_worker);
+    cpu_worker();
+  } else {
+    for (int j = 1; j < workers; ++j) threads.emplace_back(whole_case_worker);
+    whole_case_worker();
+  }
   for (auto& t : threads) t.join();
   if (tty) std::fprintf(stderr, "\n");
+  for (std::size_t i = 0; i < total; ++i) {
+    if (rows[i].is_null()) {
+      rows[i] = {{"case", cases[i].id}, {"input", cases[i].input.string()}, {"status", "not_run"}};
+    }
+  }
 
   BatchResult result;
   std::ostringstream csv;
@@ -216,6 +325,7 @@ BatchResult RunBatch(const std::vector<BatchCase>& cases, const fs::path& output
                     {"not_run", result.not_run},
                     {"model_loads", pipeline.model.is_null() ? 0 : 1},
                     {"jobs", options.jobs},
+                    {"overlapped_inference", overlap},
                     {"wall_s", std::chrono::duration<double>(Clock::now() - start).count()}};
   WriteTextAtomically(output_dir / (options.summary_stem + ".csv"), csv.str());
   WriteTextAtomically(output_dir / (options.summary_stem + ".json"), result.summary.dump(2) + "\n");

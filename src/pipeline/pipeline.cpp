@@ -108,6 +108,7 @@ class UNetStage : public Stage {
   UNetStage(std::shared_ptr<nn::Predictor> predictor, const config::ResampleConfig& resample)
       : predictor_(std::move(predictor)), resample_(resample) {}
   std::string Name() const override { return "inference.unet"; }
+  bool UsesDevice() const override { return true; }
   void Run(CaseState& state, json& details) override {
     const auto& card = predictor_->card();
     auto start = Clock::now();
@@ -334,18 +335,26 @@ json ClinicalFigures(const json& volumes) {
   return out;
 }
 
-json RunCase(const fs::path& input, const fs::path& output_dir, const Pipeline& pipeline,
-             const fs::path& reference) {
-  const auto case_start = Clock::now();
-  json report;
-  report["cardioseg"] = {{"version", Version()}, {"git_revision", GitRevision()}};
-  report["config"] = config::ToJson(pipeline.effective);
-  if (!pipeline.model.is_null()) report["model"] = pipeline.model;
+std::size_t DeviceStageIndex(const Pipeline& pipeline) {
+  for (std::size_t i = 0; i < pipeline.stages.size(); ++i) {
+    if (pipeline.stages[i]->UsesDevice()) return i;
+  }
+  return pipeline.stages.size();
+}
 
-  auto start = Clock::now();
+CaseRun BeginCase(const fs::path& input, const Pipeline& pipeline, const fs::path& reference) {
+  CaseRun run;
+  run.input = input;
+  run.reference = reference;
+  run.start = Clock::now();
+  run.report["cardioseg"] = {{"version", Version()}, {"git_revision", GitRevision()}};
+  run.report["config"] = config::ToJson(pipeline.effective);
+  if (!pipeline.model.is_null()) run.report["model"] = pipeline.model;
+
+  const auto start = Clock::now();
   imaging::LoadedVolume loaded = imaging::ReadVolume(input, pipeline.effective.input);
-  const imaging::ImageType::Pointer original = loaded.image;  // for preview.png
-  CaseState state;
+  run.original = loaded.image;  // for preview.png
+  CaseState& state = run.state;
   state.label_table = pipeline.labels;
   state.image = loaded.image;
   state.input_geometry = imaging::GeometryOf(loaded.image.GetPointer());
@@ -354,33 +363,44 @@ json RunCase(const fs::path& input, const fs::path& output_dir, const Pipeline& 
     state.crop_start = box.start;
     state.crop_size = box.size;
   }
-  report["input"] = loaded.source;
+  run.report["input"] = loaded.source;
   {
     auto values = imaging::MaskedValues(state.image.GetPointer(), nullptr);
-    report["input"]["intensity"] = ToJson(intensity::ComputeStats(values));
+    run.report["input"]["intensity"] = ToJson(intensity::ComputeStats(values));
   }
-  json stage_reports = json::array();
-  stage_reports.push_back({{"name", "load"}, {"wall_s", Seconds(start)}});
+  run.stage_reports = json::array();
+  run.stage_reports.push_back({{"name", "load"}, {"wall_s", Seconds(start)}});
   spdlog::info("{}: load {:.2f} s", input.string(), Seconds(start));
+  return run;
+}
 
-  for (const auto& stage : pipeline.stages) {
-    start = Clock::now();
+void RunStages(CaseRun& run, const Pipeline& pipeline, std::size_t end) {
+  end = std::min(end, pipeline.stages.size());
+  for (; run.next_stage < end; ++run.next_stage) {
+    const auto& stage = pipeline.stages[run.next_stage];
+    const auto start = Clock::now();
     json details;
     try {
-      stage->Run(state, details);
+      stage->Run(run.state, details);
     } catch (const StageError&) {
       throw;
     } catch (const InputError&) {
       throw;
     } catch (const std::exception& e) {
-      throw StageError(stage->Name(), input.string() + ": " + e.what());
+      throw StageError(stage->Name(), run.input.string() + ": " + e.what());
     }
     const double wall = Seconds(start);
-    stage_reports.push_back({{"name", stage->Name()}, {"wall_s", wall}, {"details", details}});
-    spdlog::info("{}: {} {:.2f} s", input.string(), stage->Name(), wall);
+    run.stage_reports.push_back({{"name", stage->Name()}, {"wall_s", wall}, {"details", details}});
+    spdlog::info("{}: {} {:.2f} s", run.input.string(), stage->Name(), wall);
   }
-  report["stages"] = stage_reports;
+}
 
+json FinishCase(CaseRun& run, const fs::path& output_dir, const Pipeline& pipeline) {
+  RunStages(run, pipeline, pipeline.stages.size());
+  json& report = run.report;
+  CaseState& state = run.state;
+  const fs::path& reference = run.reference;
+  report["stages"] = run.stage_reports;
   // Outputs only once every stage has succeeded.
   json outputs = json::array();
   if (state.labels) {
@@ -419,7 +439,7 @@ json RunCase(const fs::path& input, const fs::path& output_dir, const Pipeline& 
     if (pipeline.effective.output.preview) {
       std::vector<imaging::PreviewLabel> colors;
       for (const auto& l : pipeline.labels) colors.push_back({l.value, l.color});
-      const auto size = imaging::WritePreview(original.GetPointer(), state.labels.GetPointer(),
+      const auto size = imaging::WritePreview(run.original.GetPointer(), state.labels.GetPointer(),
                                               truth.GetPointer(), colors, output_dir / "preview.png");
       outputs.push_back({{"file", "preview.png"}, {"kind", "preview"},
                          {"columns", truth ? "image | reference | prediction" : "image | prediction"},
@@ -443,9 +463,16 @@ json RunCase(const fs::path& input, const fs::path& output_dir, const Pipeline& 
     o["sha256"] = Sha256OfFile(file);
   }
   report["outputs"] = outputs;
-  report["wall_s"] = Seconds(case_start);
+  report["wall_s"] = Seconds(run.start);
   WriteTextAtomically(output_dir / "report.json", report.dump(2) + "\n");
   return report;
+}
+
+
+json RunCase(const fs::path& input, const fs::path& output_dir, const Pipeline& pipeline,
+             const fs::path& reference) {
+  CaseRun run = BeginCase(input, pipeline, reference);
+  return FinishCase(run, output_dir, pipeline);
 }
 
 json RunAllPhases(const fs::path& input, const fs::path& output_dir, Pipeline& pipeline) {

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <vector>
 
+#include "cardioseg/core/plot.h"
 #include "cardioseg/imaging/image.h"
 
 namespace cardioseg::imaging {
@@ -23,5 +24,9 @@ std::array<std::size_t, 2> WritePreview(const ImageType* image, const LabelMapTy
                                         const LabelMapType* reference,
                                         const std::vector<PreviewLabel>& labels,
                                         const std::filesystem::path& path, std::size_t max_rows = 4);
+
+// Writes an RGB raster (e.g. DrawTrainingCurves) as PNG, atomically. Throws InputError naming
+// the file when it cannot be written.
+void WriteRgbPng(const RgbRaster& raster, const std::filesystem::path& path);
 
 }  // namespace cardioseg::imaging

@@ -28,7 +28,11 @@ std::vector<BatchCase> DiscoverCases(const std::filesystem::path& source);
 std::vector<BatchCase> SelectShard(const std::vector<BatchCase>& cases, int shard, int shards);
 
 struct BatchOptions {
-  int jobs = 1;          // cases in flight at once
+  // CPU workers. With `overlap` (and a model), they load, preprocess, post-process, mesh and
+  // write cases while one device worker runs inference.unet from a queue of at most `jobs`
+  // preprocessed cases; without, each worker runs whole cases.
+  int jobs = 1;
+  bool overlap = true;
   bool resume = false;   // skip cases whose report.json and listed outputs are complete
   std::string summary_stem = "summary";  // summary file names: <stem>.csv and <stem>.json
 };

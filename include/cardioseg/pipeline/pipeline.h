@@ -5,6 +5,7 @@
 // preprocess.n4, preprocess.intensity, preprocess.resample, inference.unet,
 // postprocess.components. Stages are built (configs checked, the model loaded) before any image
 // is read, so a batch loads its model once.
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -42,6 +43,10 @@ class Stage {
   virtual std::string Name() const = 0;
   // Transforms `state`; adds stage-specific figures to `details`. Throws StageError.
   virtual void Run(CaseState& state, nlohmann::json& details) = 0;
+  // True for the stage that runs on the inference device (inference.unet): `batch` feeds it from
+  // one queue while other workers load, preprocess, mesh and write other cases. Such a stage's
+  // Run may be called from any thread, one call at a time.
+  virtual bool UsesDevice() const { return false; }
 };
 
 struct Pipeline {
@@ -92,6 +97,30 @@ nlohmann::json RunCase(const std::filesystem::path& input, const std::filesystem
 // written.
 nlohmann::json RunAllPhases(const std::filesystem::path& input,
                             const std::filesystem::path& output_dir, Pipeline& pipeline);
+
+// One case between stages, so that `batch` can run a case's stages on different threads:
+// BeginCase (load) -> RunStages up to DeviceStageIndex (preprocessing) -> RunStages over the
+// device stage (inference) -> FinishCase (post-processing, meshes, outputs). RunCase is the same
+// sequence on one thread.
+struct CaseRun {
+  std::filesystem::path input, reference;
+  CaseState state;
+  imaging::ImageType::Pointer original;  // the volume as read, for preview.png
+  nlohmann::json report, stage_reports;
+  std::chrono::steady_clock::time_point start;
+  std::size_t next_stage = 0;  // index of the first stage not yet run
+};
+
+// Index of the stage that uses the inference device, or stages.size() when there is none.
+std::size_t DeviceStageIndex(const Pipeline& pipeline);
+// Reads the input (stage "load"). Throws InputError.
+CaseRun BeginCase(const std::filesystem::path& input, const Pipeline& pipeline,
+                  const std::filesystem::path& reference = {});
+// Runs the stages from run.next_stage up to, not including, `end`. Throws StageError/InputError.
+void RunStages(CaseRun& run, const Pipeline& pipeline, std::size_t end);
+// Runs the remaining stages and writes the outputs and report.json, as RunCase.
+nlohmann::json FinishCase(CaseRun& run, const std::filesystem::path& output_dir,
+                          const Pipeline& pipeline);
 
 // Clinical figures from label volumes keyed by label name: LV and RV cavity volumes (mL) and the
 // LV myocardial mass (g) at a density of 1.05 g/mL. Labels are recognised by the names the
