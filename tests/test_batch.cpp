@@ -148,3 +148,78 @@ TEST(RealBatch, SnakemakeWorkflowRunsTwoCasesLocally) {
 
 }  // namespace
 }  // namespace cardioseg::pipeline
+
+#include "cardioseg/imaging/io.h"
+#include "cardioseg/pipeline/analyze.h"
+#include "synthetic.h"
+
+namespace cardioseg::pipeline {
+namespace {
+
+// An MSD-style dataset of 4 spheres of growing radius on a 2 x 2 x 4 mm grid, labelled, with a
+// metadata table whose "radius_mm" column follows the label volume and whose "group" column is
+// categorical, plus one case without metadata.
+TEST(Analyze, MetricsJoinMetadataAndCorrelate) {
+  test::TempDir dir, out;
+  fs::create_directories(dir / "imagesTr");
+  fs::create_directories(dir / "labelsTr");
+  std::ofstream(dir / "dataset.json") << R"({"labels": {"0": "background", "1": "LV cavity"}})";
+  Geometry g;
+  g.size = {48, 48, 16};
+  g.spacing = {2.0, 2.0, 4.0};
+  const std::vector<double> radii{10, 13, 16, 19, 22};
+  std::ofstream meta(dir / "meta.csv");
+  meta << "group,case,radius_mm\n";
+  for (std::size_t c = 0; c < radii.size(); ++c) {
+    const std::string id = "case" + std::to_string(c);
+    const auto image = test::Sphere(g, radii[c], 300.0f, 20.0f, 4.0f, 5 + c);
+    imaging::WriteImage(image.GetPointer(), dir / "imagesTr" / (id + "_0000.nii.gz"));
+    auto labels = imaging::MakeImage<imaging::LabelMapType>(g, 0);
+    const auto mask = test::Sphere(g, radii[c], 1.0f, 0.0f);
+    for (std::size_t i = 0; i < g.NumberOfVoxels(); ++i) {
+      labels->GetBufferPointer()[i] = mask->GetBufferPointer()[i] > 0.5f;
+    }
+    imaging::WriteLabelMap(labels.GetPointer(), dir / "labelsTr" / (id + ".nii.gz"));
+    if (c < 4) meta << (c % 2 ? "A" : "B") << "," << id << "," << radii[c] << "\n";
+  }
+  meta.close();
+  AnalyzeOptions options;
+  options.n4_config.shrink_factors = {1, 1, 1};
+  const auto cases = AnalyzeDataset(dir.path(), options);
+  ASSERT_EQ(cases.size(), 5u);
+  const auto& first = cases[0];
+  EXPECT_EQ(first.id, "case0");  // "_0000" channel suffix stripped to find the label map
+  EXPECT_TRUE(first.error.empty()) << first.error;
+  EXPECT_DOUBLE_EQ(first.values.at("spacing_k_mm"), 4.0);
+  EXPECT_DOUBLE_EQ(first.values.at("size_i"), 48.0);
+  const double exact_ml = 4.0 / 3.0 * M_PI * 10 * 10 * 10 / 1000.0;
+  EXPECT_NEAR(first.values.at("volume_ml_lv_cavity"), exact_ml, 0.1 * exact_ml);
+  EXPECT_GT(first.values.at("snr"), 10.0);  // 300 over noise sd 4
+  EXPECT_GT(first.values.at("cnr"), 10.0);
+  EXPECT_NEAR(first.values.at("bias_field_cv"), 0.0, 0.05);  // no bias was added
+
+  const auto metadata = ReadMetadata(dir / "meta.csv");
+  EXPECT_EQ(metadata.columns, (std::vector<std::string>{"group", "radius_mm"}));
+  const auto correlations = WriteAnalysis(cases, &metadata, out.path());
+  bool found = false;
+  for (const auto& c : correlations) {
+    EXPECT_NE(c["metadata"], "group");  // categorical: not correlated
+    if (c["metadata"] == "radius_mm" && c["metric"] == "volume_ml_lv_cavity") {
+      found = true;
+      EXPECT_EQ(c["n"], 4);  // case4 has no metadata
+      EXPECT_DOUBLE_EQ(c["spearman"].get<double>(), 1.0);
+      EXPECT_GT(c["pearson"].get<double>(), 0.95);
+    }
+  }
+  EXPECT_TRUE(found);
+  std::ifstream csv(out / "analysis.csv");
+  std::string header, row;
+  std::getline(csv, header);
+  std::getline(csv, row);
+  EXPECT_EQ(header.rfind("case,group,radius_mm,", 0), 0u) << header;
+  EXPECT_EQ(row.rfind("case0,B,10,", 0), 0u) << row;
+  EXPECT_TRUE(fs::exists(out / "correlations.csv"));
+}
+
+}  // namespace
+}  // namespace cardioseg::pipeline

@@ -68,3 +68,29 @@ TEST(Stats, MeanSdAndPercentiles) {
 
 }  // namespace
 }  // namespace cardioseg::intensity
+
+#include "cardioseg/core/statistics.h"
+
+namespace cardioseg {
+namespace {
+
+TEST(Statistics, PearsonAndSpearmanAgainstHandComputedValues) {
+  // y = x^3: monotonic, so Spearman 1; Pearson below 1.
+  const std::vector<double> x{1, 2, 3, 4, 5}, cube{1, 8, 27, 64, 125};
+  const auto c = Correlate(x, cube);
+  EXPECT_EQ(c.n, 5);
+  EXPECT_DOUBLE_EQ(c.spearman, 1.0);
+  // Hand computation: mean x 3, mean y 45; sxy = 1176... r = 0.94311
+  EXPECT_NEAR(c.pearson, 0.943118, 1e-5);
+  // Ties get their average rank: scipy.stats.rankdata([3, 1, 3, 2]) = [3.5, 1, 3.5, 2].
+  EXPECT_EQ(AverageRanks({3, 1, 3, 2}), (std::vector<double>{3.5, 1, 3.5, 2}));
+  // A NaN pair is left out; a decreasing relation gives -1.
+  const auto d = Correlate({1, 2, std::nan(""), 4}, {8, 6, 5, 2});
+  EXPECT_EQ(d.n, 3);
+  EXPECT_DOUBLE_EQ(d.spearman, -1.0);
+  EXPECT_TRUE(std::isnan(Correlate({1, 1, 1}, {1, 2, 3}).pearson));
+  EXPECT_THROW(Correlate({1, 2}, {1}), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace cardioseg

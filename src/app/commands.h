@@ -22,6 +22,7 @@ Command RegisterMesh(CLI::App& app);
 Command RegisterBatch(CLI::App& app);
 Command RegisterContours(CLI::App& app);
 Command RegisterPlotTraining(CLI::App& app);
+Command RegisterAnalyze(CLI::App& app);
 // `command_line` is recorded in the model card.
 Command RegisterTrain(CLI::App& app, const std::string& command_line);
 

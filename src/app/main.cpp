@@ -31,7 +31,8 @@ int main(int argc, char** argv) {
       app::RegisterInfo(app), app::RegisterNyulLearn(app),
       app::RegisterPlan(app), app::RegisterTrain(app, command_line),
       app::RegisterEvaluate(app), app::RegisterMesh(app), app::RegisterBatch(app),
-      app::RegisterContours(app), app::RegisterPlotTraining(app)};
+      app::RegisterContours(app), app::RegisterPlotTraining(app),
+      app::RegisterAnalyze(app)};
 #endif
   try {
     app.parse(argc, argv);

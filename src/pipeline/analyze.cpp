@@ -1,0 +1,337 @@
+#include "cardioseg/pipeline/analyze.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include <itkBinaryBallStructuringElement.h>
+#include <itkBinaryDilateImageFilter.h>
+#include <spdlog/spdlog.h>
+
+#include "cardioseg/core/atomic_file.h"
+#include "cardioseg/core/error.h"
+#include "cardioseg/core/intensity_math.h"
+#include "cardioseg/core/statistics.h"
+#include "cardioseg/imaging/intensity.h"
+#include "cardioseg/imaging/io.h"
+#include "cardioseg/imaging/n4.h"
+#include "cardioseg/pipeline/batch.h"
+
+namespace cardioseg::pipeline {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using imaging::ImageType;
+using imaging::LabelMapType;
+
+double Mean(const std::vector<float>& v) {
+  double s = 0;
+  for (float x : v) s += x;
+  return v.empty() ? std::nan("") : s / static_cast<double>(v.size());
+}
+
+double Sd(const std::vector<float>& v) {
+  const double m = Mean(v);
+  double s = 0;
+  for (float x : v) s += (x - m) * (x - m);
+  return v.size() < 2 ? std::nan("") : std::sqrt(s / static_cast<double>(v.size()));
+}
+
+std::vector<float> Where(const ImageType* image, const LabelMapType* mask, bool inside) {
+  std::vector<float> out;
+  const float* p = image->GetBufferPointer();
+  const std::uint8_t* m = mask->GetBufferPointer();
+  for (std::size_t i = 0, n = image->GetLargestPossibleRegion().GetNumberOfPixels(); i < n; ++i) {
+    if ((m[i] != 0) == inside) out.push_back(p[i]);
+  }
+  return out;
+}
+
+std::map<int, std::string> LabelNames(const fs::path& dataset) {
+  std::map<int, std::string> names;
+  std::ifstream in(dataset / "dataset.json");
+  if (!in) return names;
+  try {
+    const json doc = json::parse(in);
+    for (const auto& [key, value] : doc.at("labels").items()) {
+      // MSD: {"0": "background", ...}; nnU-Net v2: {"background": 0, ...}.
+      if (value.is_string()) names[std::stoi(key)] = value.get<std::string>();
+      else if (value.is_number_integer()) names[value.get<int>()] = key;
+    }
+  } catch (const std::exception&) {
+    names.clear();
+  }
+  return names;
+}
+
+std::string ColumnName(const std::string& name) {
+  std::string out;
+  for (char c : name) out.push_back(std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::tolower(c)) : '_');
+  return out;
+}
+
+void Analyze(CaseMetrics& c, const AnalyzeOptions& options, const std::map<int, std::string>& names) {
+  config::InputConfig input;
+  const auto image = imaging::ReadVolume(c.image, input).image;
+  const Geometry g = imaging::GeometryOf(image.GetPointer());
+  auto& v = c.values;
+  const char* axes = "ijk";
+  for (int d = 0; d < 3; ++d) {
+    v[std::string("size_") + axes[d]] = static_cast<double>(g.size[d]);
+    v[std::string("spacing_") + axes[d] + "_mm"] = g.spacing[d];
+  }
+  {
+    auto all = imaging::MaskedValues(image.GetPointer(), nullptr);
+    const auto s = intensity::ComputeStats(all);
+    v["intensity_mean"] = s.mean;
+    v["intensity_sd"] = s.sd;
+    v["intensity_p01"] = s.p01;
+    v["intensity_p50"] = s.p50;
+    v["intensity_p99"] = s.p99;
+  }
+  const auto otsu = imaging::IntensityMask(image.GetPointer(), "otsu");
+  const auto foreground = Where(image.GetPointer(), otsu.GetPointer(), true);
+  const auto background = Where(image.GetPointer(), otsu.GetPointer(), false);
+  const double noise = Sd(background);
+  v["snr"] = noise > 0 ? 0.655 * Mean(foreground) / noise : std::nan("");
+
+  if (!c.labels.empty()) {
+    const auto labels = imaging::ReadLabelMap(c.labels);
+    if (labels->GetLargestPossibleRegion().GetSize() != image->GetLargestPossibleRegion().GetSize()) {
+      throw InputError(c.labels.string(), "label map and image differ in size");
+    }
+    auto any = imaging::MakeImage<LabelMapType>(g, 0);
+    std::map<int, std::size_t> counts;
+    const std::uint8_t* l = labels->GetBufferPointer();
+    for (std::size_t i = 0; i < g.NumberOfVoxels(); ++i) {
+      if (l[i]) {
+        any->GetBufferPointer()[i] = 1;
+        ++counts[l[i]];
+      }
+    }
+    for (const auto& [label, count] : counts) {
+      const auto it = names.find(label);
+      v["volume_ml_" + ColumnName(it != names.end() ? it->second : "label_" + std::to_string(label))] =
+          static_cast<double>(count) * g.VoxelVolumeMl();
+    }
+    using Ball = itk::BinaryBallStructuringElement<std::uint8_t, 3>;
+    Ball ball;
+    Ball::SizeType radius{{3, 3, 0}};
+    ball.SetRadius(radius);
+    ball.CreateStructuringElement();
+    auto dilate = itk::BinaryDilateImageFilter<LabelMapType, LabelMapType, Ball>::New();
+    dilate->SetInput(any);
+    dilate->SetKernel(ball);
+    dilate->SetForegroundValue(1);
+    dilate->Update();
+    std::vector<float> inside, ring;
+    const float* p = image->GetBufferPointer();
+    const std::uint8_t* d = dilate->GetOutput()->GetBufferPointer();
+    for (std::size_t i = 0; i < g.NumberOfVoxels(); ++i) {
+      if (any->GetBufferPointer()[i]) inside.push_back(p[i]);
+      else if (d[i]) ring.push_back(p[i]);
+    }
+    if (!inside.empty() && !ring.empty() && noise > 0) {
+      v["cnr"] = std::abs(Mean(inside) - Mean(ring)) / noise;
+    }
+  }
+  if (options.n4) {
+    const auto n4 = imaging::CorrectBiasField(image.GetPointer(), options.n4_config);
+    auto field = Where(n4.bias_field.GetPointer(), otsu.GetPointer(), true);
+    if (!field.empty()) {
+      v["bias_field_cv"] = Sd(field) / Mean(field);
+      const auto q = intensity::Percentiles(field, {1, 99});
+      v["bias_field_max_over_min"] = q[0] > 0 ? q[1] / q[0] : std::nan("");
+    }
+  }
+}
+
+std::vector<std::string> SplitCsvLine(const std::string& line) {
+  std::vector<std::string> out;
+  std::string cell;
+  bool quoted = false;
+  for (char c : line) {
+    if (c == '"') quoted = !quoted;
+    else if (c == ',' && !quoted) { out.push_back(cell); cell.clear(); }
+    else if (c != '\r') cell.push_back(c);
+  }
+  out.push_back(cell);
+  return out;
+}
+
+std::string Cell(double v) {
+  if (!std::isfinite(v)) return "";
+  std::ostringstream s;
+  s.precision(8);
+  s << v;
+  return s.str();
+}
+
+std::string Quoted(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+}  // namespace
+
+std::vector<CaseMetrics> AnalyzeDataset(const fs::path& dataset, const AnalyzeOptions& options) {
+  const bool msd = fs::is_directory(dataset / "imagesTr");
+  const fs::path images = msd ? dataset / "imagesTr" : dataset;
+  std::vector<CaseMetrics> cases;
+  for (const auto& c : DiscoverCases(images)) {
+    CaseMetrics m;
+    m.id = c.id;
+    m.image = c.input;
+    if (msd) {
+      std::string id = c.id;
+      if (id.size() > 5 && id.compare(id.size() - 5, 5, "_0000") == 0) id.resize(id.size() - 5);
+      m.id = id;
+      const fs::path label = dataset / "labelsTr" / (id + ".nii.gz");
+      if (fs::exists(label)) m.labels = label;
+    }
+    cases.push_back(m);
+  }
+  if (cases.empty()) throw InputError(dataset.string(), "no image found");
+  const auto names = LabelNames(dataset);
+  std::atomic<std::size_t> next{0};
+  std::mutex log_mutex;
+  auto worker = [&] {
+    for (std::size_t i = next++; i < cases.size(); i = next++) {
+      try {
+        Analyze(cases[i], options, names);
+      } catch (const std::exception& e) {
+        cases[i].error = e.what();
+        std::lock_guard<std::mutex> lock(log_mutex);
+        spdlog::error("{}: {}", cases[i].id, e.what());
+        continue;
+      }
+      std::lock_guard<std::mutex> lock(log_mutex);
+      spdlog::info("analyze: {} ({}/{})", cases[i].id, i + 1, cases.size());
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int j = 1; j < std::max(1, options.jobs); ++j) threads.emplace_back(worker);
+  worker();
+  for (auto& t : threads) t.join();
+  return cases;
+}
+
+Metadata ReadMetadata(const fs::path& csv) {
+  std::ifstream in(csv);
+  if (!in) throw InputError(csv.string(), "cannot open the metadata table");
+  std::string line;
+  if (!std::getline(in, line)) throw InputError(csv.string(), "empty metadata table");
+  auto header = SplitCsvLine(line);
+  std::size_t key = 0;
+  for (std::size_t i = 0; i < header.size(); ++i) {
+    if (header[i] == "case") key = i;
+  }
+  Metadata m;
+  for (std::size_t i = 0; i < header.size(); ++i) {
+    if (i != key) m.columns.push_back(header[i]);
+  }
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    auto cells = SplitCsvLine(line);
+    cells.resize(header.size());
+    std::vector<std::string> row;
+    for (std::size_t i = 0; i < cells.size(); ++i) {
+      if (i != key) row.push_back(cells[i]);
+    }
+    m.rows[cells[key]] = row;
+  }
+  return m;
+}
+
+json WriteAnalysis(const std::vector<CaseMetrics>& cases, const Metadata* metadata,
+                   const fs::path& output_dir) {
+  std::vector<std::string> metrics;
+  for (const auto& c : cases) {
+    for (const auto& [name, value] : c.values) {
+      if (std::find(metrics.begin(), metrics.end(), name) == metrics.end()) metrics.push_back(name);
+    }
+  }
+  std::ostringstream csv;
+  csv << "case";
+  if (metadata) for (const auto& col : metadata->columns) csv << "," << Quoted(col);
+  for (const auto& m : metrics) csv << "," << m;
+  csv << ",error\n";
+  json per_case = json::array();
+  for (const auto& c : cases) {
+    csv << Quoted(c.id);
+    json entry = {{"case", c.id}, {"image", c.image.string()}, {"metrics", c.values}};
+    if (metadata) {
+      const auto it = metadata->rows.find(c.id);
+      for (std::size_t i = 0; i < metadata->columns.size(); ++i) {
+        const std::string cell = it == metadata->rows.end() ? "" : it->second[i];
+        csv << "," << Quoted(cell);
+        entry["metadata"][metadata->columns[i]] = cell;
+      }
+    }
+    for (const auto& m : metrics) {
+      const auto it = c.values.find(m);
+      csv << "," << (it == c.values.end() ? "" : Cell(it->second));
+    }
+    csv << "," << Quoted(c.error) << "\n";
+    if (!c.error.empty()) entry["error"] = c.error;
+    per_case.push_back(entry);
+  }
+
+  json correlations = json::array();
+  if (metadata) {
+    for (std::size_t col = 0; col < metadata->columns.size(); ++col) {
+      std::vector<double> x;
+      std::size_t numeric = 0, present = 0;
+      for (const auto& c : cases) {
+        const auto it = metadata->rows.find(c.id);
+        double value = std::nan("");
+        if (it != metadata->rows.end() && !it->second[col].empty()) {
+          ++present;
+          try {
+            std::size_t used = 0;
+            value = std::stod(it->second[col], &used);
+            if (used != it->second[col].size()) value = std::nan("");
+            else ++numeric;
+          } catch (const std::exception&) {
+          }
+        }
+        x.push_back(value);
+      }
+      if (numeric < 3 || numeric < present) continue;  // a categorical or sparse column
+      for (const auto& m : metrics) {
+        std::vector<double> y;
+        for (const auto& c : cases) {
+          const auto it = c.values.find(m);
+          y.push_back(it == c.values.end() ? std::nan("") : it->second);
+        }
+        const auto r = Correlate(x, y);
+        if (r.n < 3 || !std::isfinite(r.spearman)) continue;
+        correlations.push_back({{"metadata", metadata->columns[col]}, {"metric", m}, {"n", r.n},
+                                {"pearson", r.pearson}, {"spearman", r.spearman}});
+      }
+    }
+    std::stable_sort(correlations.begin(), correlations.end(), [](const json& a, const json& b) {
+      return std::abs(a["spearman"].get<double>()) > std::abs(b["spearman"].get<double>());
+    });
+  }
+  std::ostringstream ccsv;
+  ccsv << "metadata,metric,n,pearson,spearman\n";
+  for (const auto& c : correlations) {
+    ccsv << Quoted(c["metadata"]) << "," << c["metric"].get<std::string>() << "," << c["n"] << ","
+         << Cell(c["pearson"]) << "," << Cell(c["spearman"]) << "\n";
+  }
+  WriteTextAtomically(output_dir / "analysis.csv", csv.str());
+  if (metadata) WriteTextAtomically(output_dir / "correlations.csv", ccsv.str());
+  WriteTextAtomically(output_dir / "analysis.json",
+                      json{{"cases", per_case}, {"correlations", correlations}}.dump(2) + "\n");
+  return correlations;
+}
+
+}  // namespace cardioseg::pipeline
