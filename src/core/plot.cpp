@@ -8,6 +8,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "cardioseg/core/csv.h"
 #include "cardioseg/core/error.h"
 
 namespace cardioseg {
@@ -97,19 +98,6 @@ std::string Format(double v) {
   return s.str();
 }
 
-std::vector<std::string> SplitCsv(const std::string& line) {
-  std::vector<std::string> out;
-  std::string cell;
-  bool quoted = false;
-  for (char c : line) {
-    if (c == '"') quoted = !quoted;
-    else if (c == ',' && !quoted) { out.push_back(cell); cell.clear(); }
-    else if (c != '\r') cell.push_back(c);
-  }
-  out.push_back(cell);
-  return out;
-}
-
 constexpr std::array<std::array<int, 3>, 6> kPalette{{{220, 60, 60}, {60, 160, 60}, {60, 90, 220},
                                                       {200, 140, 0}, {150, 60, 180}, {0, 160, 170}}};
 
@@ -150,7 +138,7 @@ TrainingLog ReadTrainingLog(const std::filesystem::path& csv) {
   if (!in) throw InputError(csv.string(), "cannot open the training log");
   std::string line;
   if (!std::getline(in, line)) throw InputError(csv.string(), "empty training log");
-  const auto header = SplitCsv(line);
+  const auto header = SplitCsvLine(line);
   int epoch_col = -1, loss_col = -1;
   std::vector<int> dice_cols;
   TrainingLog log;
@@ -178,7 +166,7 @@ TrainingLog ReadTrainingLog(const std::filesystem::path& csv) {
   };
   while (std::getline(in, line)) {
     if (line.empty()) continue;
-    const auto cells = SplitCsv(line);
+    const auto cells = SplitCsvLine(line);
     log.epoch.push_back(number(cells, epoch_col));
     log.train_loss.push_back(number(cells, loss_col));
     for (std::size_t d = 0; d < dice_cols.size(); ++d) log.dice[d].push_back(number(cells, dice_cols[d]));

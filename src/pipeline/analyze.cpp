@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cardioseg/core/atomic_file.h"
+#include "cardioseg/core/csv.h"
 #include "cardioseg/core/error.h"
 #include "cardioseg/core/intensity_math.h"
 #include "cardioseg/core/statistics.h"
@@ -151,32 +152,12 @@ void Analyze(CaseMetrics& c, const AnalyzeOptions& options, const std::map<int, 
   }
 }
 
-std::vector<std::string> SplitCsvLine(const std::string& line) {
-  std::vector<std::string> out;
-  std::string cell;
-  bool quoted = false;
-  for (char c : line) {
-    if (c == '"') quoted = !quoted;
-    else if (c == ',' && !quoted) { out.push_back(cell); cell.clear(); }
-    else if (c != '\r') cell.push_back(c);
-  }
-  out.push_back(cell);
-  return out;
-}
-
 std::string Cell(double v) {
   if (!std::isfinite(v)) return "";
   std::ostringstream s;
   s.precision(8);
   s << v;
   return s.str();
-}
-
-std::string Quoted(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
 }
 
 }  // namespace
@@ -260,18 +241,18 @@ json WriteAnalysis(const std::vector<CaseMetrics>& cases, const Metadata* metada
   }
   std::ostringstream csv;
   csv << "case";
-  if (metadata) for (const auto& col : metadata->columns) csv << "," << Quoted(col);
+  if (metadata) for (const auto& col : metadata->columns) csv << "," << CsvField(col);
   for (const auto& m : metrics) csv << "," << m;
   csv << ",error\n";
   json per_case = json::array();
   for (const auto& c : cases) {
-    csv << Quoted(c.id);
+    csv << CsvField(c.id);
     json entry = {{"case", c.id}, {"image", c.image.string()}, {"metrics", c.values}};
     if (metadata) {
       const auto it = metadata->rows.find(c.id);
       for (std::size_t i = 0; i < metadata->columns.size(); ++i) {
         const std::string cell = it == metadata->rows.end() ? "" : it->second[i];
-        csv << "," << Quoted(cell);
+        csv << "," << CsvField(cell);
         entry["metadata"][metadata->columns[i]] = cell;
       }
     }
@@ -279,7 +260,7 @@ json WriteAnalysis(const std::vector<CaseMetrics>& cases, const Metadata* metada
       const auto it = c.values.find(m);
       csv << "," << (it == c.values.end() ? "" : Cell(it->second));
     }
-    csv << "," << Quoted(c.error) << "\n";
+    csv << "," << CsvField(c.error) << "\n";
     if (!c.error.empty()) entry["error"] = c.error;
     per_case.push_back(entry);
   }
@@ -324,7 +305,7 @@ json WriteAnalysis(const std::vector<CaseMetrics>& cases, const Metadata* metada
   std::ostringstream ccsv;
   ccsv << "metadata,metric,n,pearson,spearman\n";
   for (const auto& c : correlations) {
-    ccsv << Quoted(c["metadata"]) << "," << c["metric"].get<std::string>() << "," << c["n"] << ","
+    ccsv << CsvField(c["metadata"].get<std::string>()) << "," << c["metric"].get<std::string>() << "," << c["n"] << ","
          << Cell(c["pearson"]) << "," << Cell(c["spearman"]) << "\n";
   }
   WriteTextAtomically(output_dir / "analysis.csv", csv.str());

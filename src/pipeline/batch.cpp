@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cardioseg/core/atomic_file.h"
+#include "cardioseg/core/csv.h"
 #include "cardioseg/core/error.h"
 #include "cardioseg/pipeline/checksum.h"
 
@@ -29,13 +30,6 @@ namespace {
 std::string IdOf(const fs::path& p) {
   if (fs::is_directory(p)) return p.filename().string();
   return SplitExtension(p.filename().string()).first;
-}
-
-std::string CsvField(std::string s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c == '\n' ? ' ' : c);
-  return out + "\"";
 }
 
 }  // namespace
@@ -307,7 +301,7 @@ BatchResult RunBatch(const std::vector<BatchCase>& cases, const fs::path& output
     result.skipped += status == "skipped";
     result.failed += status == "failed";
     result.not_run += status == "not_run";
-    csv << CsvField(r["case"]) << "," << CsvField(r["input"]) << "," << status << ","
+    csv << CsvField(r["case"].get<std::string>()) << "," << CsvField(r["input"].get<std::string>()) << "," << status << ","
         << CsvField(r.value("reason", "")) << ",";
     if (r.contains("wall_s")) csv << r["wall_s"].get<double>();
     for (const auto& n : volume_names) {
