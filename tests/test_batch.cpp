@@ -61,7 +61,7 @@ TEST(RealBatch, BadFilesFailAloneAndResumeRedoesOnlyMissingCases) {
   const std::string command = std::string(CARDIOSEG_EXE) + " batch " + test::Quote(in.path()) +
                               " -o " + test::Quote(out.path()) + " --model " +
                               test::Quote(model.path()) + " --set mesh.surface.enabled=false";
-  auto r = test::RunCommand(command + " --jobs 2");
+  auto r = test::RunCommand(command + " --jobs 2 --overlap on");
   EXPECT_EQ(r.exit_code, 1) << r.output;
   auto summary = Summary(out.path());
   EXPECT_EQ(summary["done"], 3);
@@ -92,8 +92,9 @@ TEST(RealBatch, BadFilesFailAloneAndResumeRedoesOnlyMissingCases) {
     seg.seekp(100);
     seg.put(static_cast<char>(byte ^ 0x5a));
   }
-  r = test::RunCommand(command + " --resume");
+  r = test::RunCommand(command + " --resume");  // --overlap auto: off on the CPU
   summary = Summary(out.path());
+  EXPECT_EQ(summary["overlapped_inference"], false);
   EXPECT_EQ(summary["skipped"], 1);
   EXPECT_EQ(summary["done"], 2);
   for (const auto& c : summary["cases"]) {

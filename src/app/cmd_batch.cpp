@@ -27,7 +27,7 @@ struct BatchCommandOptions {
   std::string shard;
   bool resume = false;
   int threads = -1;
-  bool no_overlap = false;
+  std::string overlap = "auto";
 };
 
 int RunBatchCommand(const BatchCommandOptions& o) {
@@ -62,7 +62,11 @@ int RunBatchCommand(const BatchCommandOptions& o) {
   options.jobs = o.jobs;
   options.resume = o.resume;
   options.summary_stem = summary;
-  options.overlap = !o.no_overlap;
+  // A separate inference worker pays off when inference runs on another device (CUDA); on the
+  // CPU it competes with the other workers for the same cores (measured: slower), so "auto"
+  // turns it on for CUDA only.
+  options.overlap = o.overlap == "on" ||
+                    (o.overlap == "auto" && pipeline.model.value("device", "") == "cuda");
   const auto result = pipeline::RunBatch(cases, o.output_dir, pipeline, options, g_stop);
   spdlog::info("batch: {} done, {} skipped, {} failed, {} not run; summary in {}/{}.csv",
                result.done, result.skipped, result.failed, result.not_run, o.output_dir, summary);
@@ -85,8 +89,11 @@ Command RegisterBatch(CLI::App& app) {
   sub->add_option("--jobs", options->jobs,
                   "CPU workers (load, preprocess, mesh, write) beside the one inference worker")
       ->check(CLI::Range(1, 64));
-  sub->add_flag("--no-overlap", options->no_overlap,
-                "Each worker runs whole cases (no separate inference queue)");
+  sub->add_option("--overlap", options->overlap,
+                  "One inference worker fed by a queue while the --jobs workers load, preprocess, "
+                  "mesh and write: on, off, or auto (on when the model runs on CUDA)")
+      ->check(CLI::IsMember({"auto", "on", "off"}))
+      ->capture_default_str();
   sub->add_option("--shard", options->shard, "Run shard K of N (1-based), e.g. 2/4");
   sub->add_flag("--resume", options->resume, "Skip cases whose outputs are complete");
   sub->add_option("--threads", options->threads, "Worker threads in all (0 = all cores)");

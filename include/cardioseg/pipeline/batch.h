@@ -32,7 +32,7 @@ struct BatchOptions {
   // write cases while one device worker runs inference.unet from a queue of at most `jobs`
   // preprocessed cases; without, each worker runs whole cases.
   int jobs = 1;
-  bool overlap = true;
+  bool overlap = false;
   bool resume = false;   // skip cases whose report.json and listed outputs are complete
   std::string summary_stem = "summary";  // summary file names: <stem>.csv and <stem>.json
 };
