@@ -10,12 +10,8 @@
 #include <open3d/geometry/PointCloud.h>
 #include <open3d/geometry/TriangleMesh.h>
 #include <vtkCellArray.h>
-#include <vtkMassProperties.h>
 #include <vtkPointData.h>
 #include <vtkPoints.h>
-#include <vtkPolyDataNormals.h>
-#include <vtkReverseSense.h>
-#include <vtkTriangleFilter.h>
 
 #include "cardioseg/core/error.h"
 
@@ -90,24 +86,9 @@ vtkSmartPointer<vtkPolyData> BallPivotingSurface(const LabelVolume& labels, int 
   auto out = vtkSmartPointer<vtkPolyData>::New();
   out->SetPoints(points);
   out->SetPolys(cells);
-  // Ball pivoting orients triangles by the point normals (outward); keep the same convention as
-  // flying edges for a mesh that came out inverted, then point normals for shading.
-  if (SignedVolumeMm3(out) < 0) {
-    auto reverse = vtkSmartPointer<vtkReverseSense>::New();
-    reverse->SetInputData(out);
-    reverse->ReverseCellsOn();
-    reverse->Update();
-    out = reverse->GetOutput();
-  }
-  auto with_normals = vtkSmartPointer<vtkPolyDataNormals>::New();
-  with_normals->SetInputData(out);
-  with_normals->ConsistencyOn();
-  with_normals->AutoOrientNormalsOff();
-  with_normals->SplittingOff();
-  with_normals->ComputePointNormalsOn();
-  with_normals->ComputeCellNormalsOff();
-  with_normals->Update();
-  return with_normals->GetOutput();
+  // Ball pivoting orients triangles by the point normals (outward); a mesh that came out
+  // inverted is reversed as flying edges' is.
+  return OrientOutward(out);
 }
 
 }  // namespace cardioseg::mesh

@@ -11,6 +11,11 @@ namespace cardioseg::mesh {
 vtkSmartPointer<vtkPolyData> FlyingEdgesSurface(const LabelVolume& labels, int label,
                                                 const config::MeshConfig& config);
 
+// Reverses every triangle when the signed volume is negative (a mirroring transform, or an
+// inverted reconstruction), then computes consistent point normals without auto-orientation
+// (which would turn a shell's inner wall outward).
+vtkSmartPointer<vtkPolyData> OrientOutward(vtkPolyData* mesh);
+
 struct BallPivotingInfo {
   std::size_t points = 0;
   double point_spacing_mm = 0;

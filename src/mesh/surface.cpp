@@ -167,7 +167,11 @@ vtkSmartPointer<vtkPolyData> FlyingEdgesSurface(const LabelVolume& labels, int l
   // inner wall of a shell faces into its cavity). A mirroring transform (a direction flip, RAS)
   // reverses that, so the whole mesh is reversed when its signed volume comes out negative.
   // Per-piece auto-orientation would be wrong here: it turns a shell's inner wall outward.
-  vtkSmartPointer<vtkPolyData> world = transform->GetOutput();
+  return OrientOutward(transform->GetOutput());
+}
+
+vtkSmartPointer<vtkPolyData> OrientOutward(vtkPolyData* mesh) {
+  vtkSmartPointer<vtkPolyData> world = mesh;
   if (SignedVolumeMm3(world) < 0) {
     auto reverse = vtkSmartPointer<vtkReverseSense>::New();
     reverse->SetInputData(world);
@@ -183,8 +187,7 @@ vtkSmartPointer<vtkPolyData> FlyingEdgesSurface(const LabelVolume& labels, int l
   normals->ComputePointNormalsOn();
   normals->ComputeCellNormalsOff();
   normals->Update();
-  vtkSmartPointer<vtkPolyData> out = normals->GetOutput();
-  return out;
+  return normals->GetOutput();
 }
 
 }  // namespace cardioseg::mesh
