@@ -67,6 +67,11 @@ TEST(RealSunnybrook, CineSeriesSplitsInto20PhasesOf12Slices10mmApart) {
   EXPECT_NEAR(g.spacing[2], 10.0, 0.01);
   EXPECT_EQ(volume.source["phases"], 20);
   EXPECT_EQ(volume.source["slice_positions"], 12);
+  // Phases follow TriggerTime: phase 8 comes after phase 7 in the cardiac cycle.
+  input.phase = 8;
+  EXPECT_GT(ReadVolume(folder, input).source["trigger_time_ms"].get<double>(),
+            volume.source["trigger_time_ms"].get<double>());
+  EXPECT_GT(volume.source["trigger_time_ms"].get<double>(), 0.0);
   input.phase = 20;
   EXPECT_THROW(ReadVolume(folder, input), InputError);
 }

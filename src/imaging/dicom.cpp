@@ -204,6 +204,12 @@ LoadedVolume ReadDicomFolder(const fs::path& folder, const config::InputConfig& 
     throw InputError(folder.string(), std::string("cannot read the DICOM pixel data: ") +
                                           e.GetDescription());
   }
+  // The phase's trigger time: mean TriggerTime of its images (0 when absent).
+  double trigger_ms = 0;
+  for (const auto& s : series->slices) {
+    if (std::find(files.begin(), files.end(), s.file) != files.end()) trigger_ms += s.trigger_time_ms;
+  }
+  trigger_ms /= static_cast<double>(files.size());
   LoadedVolume out;
   out.image = reader->GetOutput();
   out.image->DisconnectPipeline();
@@ -215,6 +221,7 @@ LoadedVolume ReadDicomFolder(const fs::path& folder, const config::InputConfig& 
                 {"slice_positions", files.size()},
                 {"phases", phases.size()},
                 {"phase", input.phase},
+                {"trigger_time_ms", trigger_ms},
                 {"series_found", found}};
   spdlog::debug("{}: series \"{}\" with {} positions x {} phases, phase {} loaded", folder.string(),
                 series->series_uid, files.size(), phases.size(), input.phase);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <chrono>
 #include <cstdlib>
 #include <map>
@@ -487,6 +488,7 @@ json RunAllPhases(const fs::path& input, const fs::path& output_dir, Pipeline& p
   }
   json reports = json::array();
   std::map<std::string, std::vector<double>> curves;  // label name -> mL per phase
+  std::vector<double> trigger_ms(static_cast<std::size_t>(phases), std::nan(""));
   try {
     for (int k = 0; k < phases; ++k) {
       pipeline.effective.input.phase = k;
@@ -500,6 +502,9 @@ json RunAllPhases(const fs::path& input, const fs::path& output_dir, Pipeline& p
         curve.resize(static_cast<std::size_t>(phases), 0.0);
         curve[static_cast<std::size_t>(k)] = ml.get<double>();
       }
+      if (report["input"].contains("trigger_time_ms")) {
+        trigger_ms[static_cast<std::size_t>(k)] = report["input"]["trigger_time_ms"].get<double>();
+      }
       reports.push_back({{"phase", k}, {"report", std::string(name) + "/report.json"},
                          {"wall_s", report["wall_s"]}});
     }
@@ -509,10 +514,13 @@ json RunAllPhases(const fs::path& input, const fs::path& output_dir, Pipeline& p
   }
   pipeline.effective.input.phase = saved_phase;
 
+  const bool timed = std::all_of(trigger_ms.begin(), trigger_ms.end(),
+                                 [](double t) { return std::isfinite(t); });
   json summary = {{"input", input.string()}, {"phases", phases}, {"phase_reports", reports},
                   {"volume_curves_ml", curves}, {"function", json::object()},
                   {"definition", "ED = phase of largest cavity volume, ES = smallest; "
                                  "SV = EDV - ESV; EF = SV / EDV"}};
+  if (timed) summary["trigger_times_ms"] = trigger_ms;
   for (const auto& [label, key] : {std::pair<std::string, std::string>{"left ventricle cavity", "lv"},
                                    {"right ventricle cavity", "rv"}}) {
     if (!curves.count(label)) continue;
@@ -522,11 +530,12 @@ json RunAllPhases(const fs::path& input, const fs::path& output_dir, Pipeline& p
       spdlog::warn("{}: no {} function: {}", input.string(), key, e.what());
     }
   }
-  std::string csv = "phase";
+  std::string csv = timed ? "phase,trigger_time_ms" : "phase";
   for (const auto& [label, curve] : curves) csv += "," + FileNameOf(label) + "_ml";
   csv += "\n";
   for (int k = 0; k < phases; ++k) {
     csv += std::to_string(k);
+    if (timed) csv += "," + std::to_string(trigger_ms[static_cast<std::size_t>(k)]);
     for (const auto& [label, curve] : curves) csv += "," + std::to_string(curve[k]);
     csv += "\n";
   }
