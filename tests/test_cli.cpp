@@ -246,5 +246,63 @@ TEST(CliAllPhases, SegmentsEveryPhaseAndWritesTheVolumeCurve) {
   EXPECT_FALSE(fs::exists(out3.path() / "x"));
 }
 
+// evaluate --mask scores only inside the mask: a prediction that differs from the reference only
+// outside the mask is perfect with it and imperfect without.
+TEST(CliEvaluate, MaskRestrictsScoringToTheContouredSlices) {
+  test::TempDir dir;
+  Geometry g;
+  g.size = {20, 20, 6};
+  g.spacing = {1.5, 1.5, 8.0};
+  auto reference = imaging::MakeImage<imaging::LabelMapType>(g, 0);
+  auto prediction = imaging::MakeImage<imaging::LabelMapType>(g, 0);
+  auto mask = imaging::MakeImage<imaging::LabelMapType>(g, 0);
+  for (std::size_t k = 0; k < 6; ++k)
+    for (std::size_t j = 5; j < 15; ++j)
+      for (std::size_t i = 5; i < 15; ++i) {
+        const std::size_t v = (k * 20 + j) * 20 + i;
+        if (k >= 1 && k <= 4) reference->GetBufferPointer()[v] = 3;  // slices 0 and 5 not drawn
+        prediction->GetBufferPointer()[v] = 3;                      // the model labels every slice
+      }
+  for (std::size_t v = 20 * 20; v < 5 * 20 * 20; ++v) mask->GetBufferPointer()[v] = 1;
+  imaging::WriteLabelMap(reference.GetPointer(), dir / "ref.nii.gz");
+  imaging::WriteLabelMap(prediction.GetPointer(), dir / "pred.nii.gz");
+  imaging::WriteLabelMap(mask.GetPointer(), dir / "mask.nii.gz");
+  const std::string base = kExe + " evaluate " + Quote(dir / "pred.nii.gz") + " " +
+                           Quote(dir / "ref.nii.gz") + " --labels 3";
+  auto metrics = [&](const std::string& extra, const fs::path& out) {
+    const auto r = RunCommand(base + extra + " -o " + Quote(out));
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    std::ifstream in(out / "metrics.json");
+    return nlohmann::json::parse(in)["cases"][0]["labels"][0];
+  };
+  const auto masked = metrics(" --mask " + Quote(dir / "mask.nii.gz"), dir / "masked");
+  const auto plain = metrics("", dir / "plain");
+  EXPECT_DOUBLE_EQ(masked["dice"].get<double>(), 1.0);
+  EXPECT_NEAR(plain["dice"].get<double>(), 2.0 * 4 / (4 + 6), 1e-9);  // 4 of 6 slices shared
+}
+
+// `contours` on the real Sunnybrook case writes a reference and a slice mask per contoured phase.
+TEST(CliContours, SunnybrookReferencesPerPhase) {
+  CARDIOSEG_REQUIRE_SHARED_DATA(data);
+  test::TempDir out;
+  const auto r = RunCommand(kExe + " contours " + Quote(data / "sunnybrook/SCD0000101") + " -o " +
+                            Quote(out.path()));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const char* phase : {"phase_07", "phase_18"}) {
+    const auto reference = imaging::ReadLabelMap(out / phase / "reference.nii.gz");
+    const auto contoured = imaging::ReadLabelMap(out / phase / "contoured_slices.nii.gz");
+    EXPECT_EQ(imaging::GeometryOf(reference.GetPointer()).size,
+              (std::array<std::size_t, 3>{256, 256, 12}));
+    EXPECT_EQ(imaging::GeometryOf(contoured.GetPointer()).size,
+              imaging::GeometryOf(reference.GetPointer()).size);
+  }
+  std::ifstream in(out / "contours.json");
+  EXPECT_EQ(nlohmann::json::parse(in)["phases"].size(), 2u);
+  const auto missing = RunCommand(kExe + " contours " + Quote(data / "acdc") + " -o " +
+                                  Quote(out / "x"));
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_NE(missing.output.find("dicom"), std::string::npos) << missing.output;
+}
+
 }  // namespace
 }  // namespace cardioseg

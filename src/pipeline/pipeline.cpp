@@ -36,6 +36,9 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 
+// LV myocardial density for mass from volume (g/mL), the CMR convention.
+constexpr double kMyocardiumDensityGPerMl = 1.05;
+
 double Seconds(Clock::time_point since) {
   return std::chrono::duration<double>(Clock::now() - since).count();
 }
@@ -325,7 +328,6 @@ Pipeline BuildPipeline(const config::Config& config) {
 }
 
 json ClinicalFigures(const json& volumes) {
-  constexpr double kMyocardiumDensityGPerMl = 1.05;
   json out = json::object();
   if (volumes.contains("left ventricle cavity")) out["lv_cavity_volume_ml"] = volumes["left ventricle cavity"];
   if (volumes.contains("right ventricle cavity")) out["rv_cavity_volume_ml"] = volumes["right ventricle cavity"];
@@ -525,7 +527,14 @@ json RunAllPhases(const fs::path& input, const fs::path& output_dir, Pipeline& p
                                    {"right ventricle cavity", "rv"}}) {
     if (!curves.count(label)) continue;
     try {
-      summary["function"][key] = ToJson(ComputeVentricularFunction(curves[label]));
+      const auto f = ComputeVentricularFunction(curves[label]);
+      summary["function"][key] = ToJson(f);
+      // LV mass is reported at end-diastole, as in clinical CMR reports.
+      if (key == "lv" && curves.count("left ventricle myocardium")) {
+        summary["function"][key]["myocardial_mass_at_ed_g"] =
+            curves["left ventricle myocardium"][static_cast<std::size_t>(f.ed_phase)] *
+            kMyocardiumDensityGPerMl;
+      }
     } catch (const std::invalid_argument& e) {
       spdlog::warn("{}: no {} function: {}", input.string(), key, e.what());
     }
