@@ -105,6 +105,51 @@ TEST(RealBatch, BadFilesFailAloneAndResumeRedoesOnlyMissingCases) {
   EXPECT_TRUE(fs::exists(out / "patient002" / "seg.nii.gz"));
 }
 
+// SIGTERM in the middle of a batch: cases in flight finish, the others are listed as not run,
+// the exit code is non-zero, and no partial file is left anywhere.
+TEST(RealBatch, SigtermStopsCleanly) {
+  CARDIOSEG_REQUIRE_SHARED_DATA(data);
+  test::TempDir in, out, model;
+  test::WriteTinyModel(model.path(), 4, {4.0, 4.0, 10.0});
+  for (int i = 1; i <= 8; ++i) {
+    char id[16];
+    std::snprintf(id, sizeof id, "patient%03d", i);
+    fs::create_symlink(data / "acdc/imagesTr" / (std::string(id) + ".nii.gz"),
+                       in / (std::string(id) + ".nii.gz"));
+  }
+  const std::string command = "exec " + std::string(CARDIOSEG_EXE) + " --log-level warn batch " +
+                              test::Quote(in.path()) + " -o " + test::Quote(out.path()) +
+                              " --model " + test::Quote(model.path()) + " --jobs 1" +
+                              " --set mesh.surface.enabled=false";
+  // Start in the background, send SIGTERM as soon as the first case's report exists.
+  {
+    std::ofstream script(in.path().parent_path() / (in.path().filename().string() + ".sh"));
+    script << "(" << command << ") &\npid=$!\n"
+           << "for i in $(seq 1 600); do [ -e " << test::Quote(out / "patient001" / "report.json")
+           << " ] && break; sleep 0.05; done\n"
+           << "kill -TERM $pid\nwait $pid\necho exit=$?\n";
+  }
+  const auto r = test::RunCommand(
+      "bash " + test::Quote(in.path().parent_path() / (in.path().filename().string() + ".sh")));
+  EXPECT_NE(r.output.find("exit=1"), std::string::npos) << r.output;
+  const auto summary = Summary(out.path());
+  EXPECT_GE(summary["done"].get<int>(), 1);
+  EXPECT_GE(summary["not_run"].get<int>(), 1);
+  EXPECT_EQ(summary["done"].get<int>() + summary["not_run"].get<int>(), 8);
+  for (const auto& c : summary["cases"]) {
+    const fs::path dir = out / c["case"].get<std::string>();
+    if (c["status"] == "done") {
+      EXPECT_TRUE(CaseComplete(dir)) << dir;
+    } else {
+      EXPECT_TRUE(!fs::exists(dir) || fs::is_empty(dir)) << dir;
+    }
+  }
+  for (const auto& e : fs::recursive_directory_iterator(out.path())) {
+    EXPECT_EQ(e.path().filename().string().find(".partial-"), std::string::npos) << e.path();
+  }
+  fs::remove(in.path().parent_path() / (in.path().filename().string() + ".sh"));
+}
+
 // The Snakemake workflow in scripts/snakemake runs one `cardioseg run` per case locally and
 // writes the summary; its Slurm profile passes a dry run. scripts/install-deps.sh --python (what
 // scripts/test.sh runs) installs Debian's snakemake.
