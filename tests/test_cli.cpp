@@ -140,6 +140,13 @@ void ExpectRunKeepsGeometry(const fs::path& input) {
   EXPECT_EQ(names, expected);
   std::ifstream labels_file(out / "labels.json");
   EXPECT_EQ(nlohmann::json::parse(labels_file)["labels"].size(), 3u);
+  // Slicer colour table: two comment lines, then "value name R G B A" per label.
+  std::ifstream ctbl(out / "labels.ctbl");
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(ctbl, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 5u);
+  EXPECT_EQ(lines[2].rfind("0 background ", 0), 0u) << lines[2];
+  EXPECT_EQ(lines[3].rfind("1 label_1 ", 0), 0u) << lines[3];
 }
 
 TEST(CliGeometry, ObliqueNiftiKeepsItsGrid) {

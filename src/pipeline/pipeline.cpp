@@ -413,6 +413,15 @@ json FinishCase(CaseRun& run, const fs::path& output_dir, const Pipeline& pipeli
       table.push_back({{"value", l.value}, {"name", l.name}, {"color", l.color}});
     }
     WriteTextAtomically(output_dir / "labels.json", json{{"labels", table}}.dump(2) + "\n");
+    // The same table as a 3D Slicer colour table (load it with seg.nii.gz for names and colours).
+    std::string ctbl = "# Color table file labels.ctbl (cardioseg)\n# " +
+                       std::to_string(pipeline.labels.size()) + " values\n";
+    for (const auto& l : pipeline.labels) {
+      ctbl += std::to_string(l.value) + " " + FileNameOf(l.name) + " " + std::to_string(l.color[0]) +
+              " " + std::to_string(l.color[1]) + " " + std::to_string(l.color[2]) +
+              (l.value == 0 ? " 0\n" : " 255\n");
+    }
+    WriteTextAtomically(output_dir / "labels.ctbl", ctbl);
     json volumes = json::object();
     const auto ml = imaging::LabelVolumesMl(state.labels.GetPointer());
     for (const auto& l : pipeline.labels) {
@@ -451,6 +460,7 @@ json FinishCase(CaseRun& run, const fs::path& output_dir, const Pipeline& pipeli
     outputs.push_back({{"file", "seg.nii.gz"}, {"kind", "label_map"},
                        {"geometry", ToJson(imaging::GeometryOf(state.labels.GetPointer()))}});
     outputs.push_back({{"file", "labels.json"}, {"kind", "label_table"}});
+    outputs.push_back({{"file", "labels.ctbl"}, {"kind", "slicer_color_table"}});
   }
   for (const auto& file : WriteMeshes(state, pipeline.effective.mesh.surface, output_dir)) {
     outputs.push_back({{"file", file}, {"kind", "mesh"}});
