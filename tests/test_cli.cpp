@@ -313,3 +313,22 @@ TEST(CliContours, SunnybrookReferencesPerPhase) {
 
 }  // namespace
 }  // namespace cardioseg
+
+namespace cardioseg {
+namespace {
+
+TEST(CliSeries, ListsTheCineSeriesWithItsPhases) {
+  CARDIOSEG_REQUIRE_SHARED_DATA(data);
+  const auto r = RunCommand(kExe + " series --json " + Quote(data / "sunnybrook/SCD0000101/dicom") +
+                            " 2>/dev/null");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto list = nlohmann::json::parse(r.output);
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0]["images"], 240);
+  EXPECT_EQ(list[0]["phases"], 20);
+  EXPECT_EQ(list[0]["slice_positions"], 12);
+  EXPECT_EQ(list[0]["modality"], "MR");
+}
+
+}  // namespace
+}  // namespace cardioseg
