@@ -58,6 +58,7 @@ TEST(RealBatch, BadFilesFailAloneAndResumeRedoesOnlyMissingCases) {
   test::WriteTruncatedNifti(scratch.path(), "cut.nii.gz");
   fs::copy_file(scratch / "cut.nii.gz", in / "truncated.nii.gz");
   std::ofstream(in / "notes.txt") << "not an image\n";
+  test::WriteFlatImage(in / "flat.nii.gz");  // wrong dimension: 2D
   const std::string command = std::string(CARDIOSEG_EXE) + " batch " + test::Quote(in.path()) +
                               " -o " + test::Quote(out.path()) + " --model " +
                               test::Quote(model.path()) + " --set mesh.surface.enabled=false";
@@ -65,12 +66,15 @@ TEST(RealBatch, BadFilesFailAloneAndResumeRedoesOnlyMissingCases) {
   EXPECT_EQ(r.exit_code, 1) << r.output;
   auto summary = Summary(out.path());
   EXPECT_EQ(summary["done"], 3);
-  EXPECT_EQ(summary["failed"], 2);
+  EXPECT_EQ(summary["failed"], 3);
   EXPECT_EQ(summary["model_loads"], 1);
   EXPECT_EQ(summary["overlapped_inference"], true);
   for (const auto& c : summary["cases"]) {
     if (c["case"] == "truncated") {
       EXPECT_NE(c["reason"].get<std::string>().find("truncated"), std::string::npos);
+    }
+    if (c["case"] == "flat") {
+      EXPECT_NE(c["reason"].get<std::string>().find("2D image"), std::string::npos) << c["reason"];
     }
     if (c["case"] == "notes") {
       EXPECT_NE(c["reason"].get<std::string>().find("not a recognised image"), std::string::npos);
