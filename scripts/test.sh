@@ -8,7 +8,7 @@ if [[ -n "${CARDIOSEG_TEST_DATA:-}" ]]; then
   CARDIOSEG_TEST_DATA="$(realpath "$CARDIOSEG_TEST_DATA")"
   export CARDIOSEG_TEST_DATA
 fi
-scripts/install-deps.sh --python  # python3-torch: the TorchScript parity test
+scripts/install-deps.sh --python  # python3-torch (TorchScript parity test), snakemake (workflow test)
 jobs=$(nproc)
 cmake --preset release
 cmake --build --preset release -j"$jobs"
