@@ -87,6 +87,8 @@ int RunEvaluate(const EvaluateOptions& options) {
                        options.prediction, options.reference);
   }
 
+  imaging::LabelMapType::Pointer mask;
+  if (!options.mask.empty()) mask = imaging::ReadLabelMap(options.mask);
   json cases = json::array();
   std::ostringstream csv;
   csv << "case,label,dice,iou,hd95_mm,assd_mm,volume_pred_ml,volume_ref_ml,volume_difference_ml\n";
@@ -96,8 +98,7 @@ int RunEvaluate(const EvaluateOptions& options) {
     try {
       const auto pred = imaging::ReadLabelMap(pred_path);
       const auto ref = imaging::ReadLabelMap(ref_path);
-      if (!options.mask.empty()) {
-        const auto mask = imaging::ReadLabelMap(options.mask);
+      if (mask) {
         ApplyMask(pred.GetPointer(), mask.GetPointer(), options.mask);
         ApplyMask(ref.GetPointer(), mask.GetPointer(), options.mask);
       }

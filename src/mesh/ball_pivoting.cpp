@@ -2,7 +2,7 @@
 // "The Ball-Pivoting Algorithm for Surface Reconstruction", IEEE TVCG 5(4), 1999) on an oriented
 // point cloud sampled from the label's Gaussian-smoothed surface. The only translation unit that
 // includes Open3D.
-#include "ball_pivoting.h"
+#include "surface_internal.h"
 
 #include <algorithm>
 #include <cmath>
@@ -18,8 +18,7 @@
 namespace cardioseg::mesh {
 
 vtkSmartPointer<vtkPolyData> BallPivotingSurface(const LabelVolume& labels, int label,
-                                                 const config::MeshConfig& config,
-                                                 BallPivotingInfo* info) {
+                                                 const config::MeshConfig& config) {
   const auto& sp = labels.geometry.spacing;
   const double min_spacing = std::min({sp[0], sp[1], sp[2]});
   // 1. The oriented surface to sample: flying edges at 0.5 on the Gaussian-smoothed mask, with
@@ -68,12 +67,6 @@ vtkSmartPointer<vtkPolyData> BallPivotingSurface(const LabelVolume& labels, int 
   std::vector<double> radii;
   for (double f : config.ball_pivoting_radius_factors) radii.push_back(f * spacing);
   const auto pivoted = open3d::geometry::TriangleMesh::CreateFromPointCloudBallPivoting(*cloud, radii);
-  if (info) {
-    info->points = cloud->points_.size();
-    info->point_spacing_mm = spacing;
-    info->radii_mm = radii;
-    info->presmoothing_sigma_mm = iso_config.presmoothing_sigma_mm;
-  }
 
   auto points = vtkSmartPointer<vtkPoints>::New();
   points->SetDataTypeToDouble();

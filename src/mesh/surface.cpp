@@ -20,7 +20,7 @@
 #include <vtkUnsignedCharArray.h>
 #include <vtkWindowedSincPolyDataFilter.h>
 
-#include "ball_pivoting.h"
+#include "surface_internal.h"
 #include "cardioseg/core/error.h"
 
 namespace cardioseg::mesh {

@@ -20,7 +20,9 @@
 #include "cardioseg/imaging/intensity.h"
 #include "cardioseg/imaging/io.h"
 #include "cardioseg/imaging/n4.h"
+#include "cardioseg/imaging/postprocess.h"
 #include "cardioseg/pipeline/batch.h"
+#include "cardioseg/pipeline/pipeline.h"
 
 namespace cardioseg::pipeline {
 namespace {
@@ -30,17 +32,14 @@ using nlohmann::json;
 using imaging::ImageType;
 using imaging::LabelMapType;
 
-double Mean(const std::vector<float>& v) {
-  double s = 0;
-  for (float x : v) s += x;
-  return v.empty() ? std::nan("") : s / static_cast<double>(v.size());
-}
-
-double Sd(const std::vector<float>& v) {
-  const double m = Mean(v);
-  double s = 0;
-  for (float x : v) s += (x - m) * (x - m);
-  return v.size() < 2 ? std::nan("") : std::sqrt(s / static_cast<double>(v.size()));
+// Mean, sd and percentiles (intensity::ComputeStats); NaN everywhere for no values.
+intensity::Stats StatsOf(std::vector<float> values) {
+  if (values.empty()) {
+    intensity::Stats none;
+    none.mean = none.sd = none.p01 = none.p50 = none.p99 = std::nan("");
+    return none;
+  }
+  return intensity::ComputeStats(values);
 }
 
 std::vector<float> Where(const ImageType* image, const LabelMapType* mask, bool inside) {
@@ -70,12 +69,6 @@ std::map<int, std::string> LabelNames(const fs::path& dataset) {
   return names;
 }
 
-std::string ColumnName(const std::string& name) {
-  std::string out;
-  for (char c : name) out.push_back(std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::tolower(c)) : '_');
-  return out;
-}
-
 void Analyze(CaseMetrics& c, const AnalyzeOptions& options, const std::map<int, std::string>& names) {
   config::InputConfig input;
   const auto image = imaging::ReadVolume(c.image, input).image;
@@ -96,30 +89,22 @@ void Analyze(CaseMetrics& c, const AnalyzeOptions& options, const std::map<int, 
     v["intensity_p99"] = s.p99;
   }
   const auto otsu = imaging::IntensityMask(image.GetPointer(), "otsu");
-  const auto foreground = Where(image.GetPointer(), otsu.GetPointer(), true);
-  const auto background = Where(image.GetPointer(), otsu.GetPointer(), false);
-  const double noise = Sd(background);
-  v["snr"] = noise > 0 ? 0.655 * Mean(foreground) / noise : std::nan("");
+  const double signal = StatsOf(Where(image.GetPointer(), otsu.GetPointer(), true)).mean;
+  const double noise = StatsOf(Where(image.GetPointer(), otsu.GetPointer(), false)).sd;
+  v["snr"] = noise > 0 ? 0.655 * signal / noise : std::nan("");
 
   if (!c.labels.empty()) {
     const auto labels = imaging::ReadLabelMap(c.labels);
     if (labels->GetLargestPossibleRegion().GetSize() != image->GetLargestPossibleRegion().GetSize()) {
       throw InputError(c.labels.string(), "label map and image differ in size");
     }
-    auto any = imaging::MakeImage<LabelMapType>(g, 0);
-    std::map<int, std::size_t> counts;
-    const std::uint8_t* l = labels->GetBufferPointer();
-    for (std::size_t i = 0; i < g.NumberOfVoxels(); ++i) {
-      if (l[i]) {
-        any->GetBufferPointer()[i] = 1;
-        ++counts[l[i]];
-      }
-    }
-    for (const auto& [label, count] : counts) {
+    for (const auto& [label, ml] : imaging::LabelVolumesMl(labels.GetPointer())) {
       const auto it = names.find(label);
-      v["volume_ml_" + ColumnName(it != names.end() ? it->second : "label_" + std::to_string(label))] =
-          static_cast<double>(count) * g.VoxelVolumeMl();
+      v["volume_ml_" + FileNameOf(it != names.end() ? it->second : "label " + std::to_string(label))] = ml;
     }
+    auto any = imaging::MakeImage<LabelMapType>(g, 0);
+    const std::uint8_t* l = labels->GetBufferPointer();
+    for (std::size_t i = 0; i < g.NumberOfVoxels(); ++i) any->GetBufferPointer()[i] = l[i] != 0;
     using Ball = itk::BinaryBallStructuringElement<std::uint8_t, 3>;
     Ball ball;
     Ball::SizeType radius{{3, 3, 0}};
@@ -138,16 +123,15 @@ void Analyze(CaseMetrics& c, const AnalyzeOptions& options, const std::map<int, 
       else if (d[i]) ring.push_back(p[i]);
     }
     if (!inside.empty() && !ring.empty() && noise > 0) {
-      v["cnr"] = std::abs(Mean(inside) - Mean(ring)) / noise;
+      v["cnr"] = std::abs(StatsOf(inside).mean - StatsOf(ring).mean) / noise;
     }
   }
   if (options.n4) {
     const auto n4 = imaging::CorrectBiasField(image.GetPointer(), options.n4_config);
-    auto field = Where(n4.bias_field.GetPointer(), otsu.GetPointer(), true);
-    if (!field.empty()) {
-      v["bias_field_cv"] = Sd(field) / Mean(field);
-      const auto q = intensity::Percentiles(field, {1, 99});
-      v["bias_field_max_over_min"] = q[0] > 0 ? q[1] / q[0] : std::nan("");
+    const auto field = StatsOf(Where(n4.bias_field.GetPointer(), otsu.GetPointer(), true));
+    if (std::isfinite(field.mean)) {
+      v["bias_field_cv"] = field.sd / field.mean;
+      v["bias_field_max_over_min"] = field.p01 > 0 ? field.p99 / field.p01 : std::nan("");
     }
   }
 }

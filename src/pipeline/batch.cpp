@@ -4,9 +4,9 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
-#include <memory>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -30,6 +30,18 @@ namespace {
 std::string IdOf(const fs::path& p) {
   if (fs::is_directory(p)) return p.filename().string();
   return SplitExtension(p.filename().string()).first;
+}
+
+// "\r[#######.......] 7/15 cases, 1 failed, ETA 0:42" on stderr, redrawn in place.
+void DrawProgress(int done, std::size_t total, int failed, double eta_s) {
+  constexpr int kWidth = 30;
+  const int filled = total ? static_cast<int>(kWidth * static_cast<double>(done) / total) : kWidth;
+  std::string bar(static_cast<std::size_t>(filled), '#');
+  bar.resize(kWidth, '.');
+  const int eta = static_cast<int>(eta_s + 0.5);
+  std::fprintf(stderr, "\r\033[K[%s] %d/%zu cases, %d failed, ETA %d:%02d", bar.c_str(), done,
+               total, failed, eta / 60, eta % 60);
+  std::fflush(stderr);
 }
 
 }  // namespace
@@ -77,18 +89,6 @@ std::vector<BatchCase> SelectShard(const std::vector<BatchCase>& cases, int shar
     if (static_cast<int>(i % shards) == shard - 1) out.push_back(cases[i]);
   }
   return out;
-}
-
-// "\r[#######.......] 7/15 cases, 1 failed, ETA 0:42" on stderr, redrawn in place.
-void DrawProgress(int done, std::size_t total, int failed, double eta_s) {
-  constexpr int kWidth = 30;
-  const int filled = total ? static_cast<int>(kWidth * static_cast<double>(done) / total) : kWidth;
-  std::string bar(static_cast<std::size_t>(filled), '#');
-  bar.resize(kWidth, '.');
-  const int eta = static_cast<int>(eta_s + 0.5);
-  std::fprintf(stderr, "\r\033[K[%s] %d/%zu cases, %d failed, ETA %d:%02d", bar.c_str(), done,
-               total, failed, eta / 60, eta % 60);
-  std::fflush(stderr);
 }
 
 bool CaseComplete(const fs::path& case_dir) {
@@ -161,19 +161,19 @@ BatchResult RunBatch(const std::vector<BatchCase>& cases, const fs::path& output
     return row;
   };
   // Takes the next case (with `mutex` held); returns false when none is left or stop was asked.
-  // Cases already complete under --resume are recorded as skipped here.
   auto take = [&](std::size_t& i) {
-    while (!stop && next < total) {
-      i = next++;
-      ++taken;
-      if (options.resume && CaseComplete(output_dir / cases[i].id)) {
-        record(i, {{"case", cases[i].id}, {"input", cases[i].input.string()},
-                   {"status", "skipped"}, {"reason", "outputs complete (resume)"}});
-        continue;
-      }
-      return true;
-    }
-    return false;
+    if (stop || next >= total) return false;
+    i = next++;
+    ++taken;
+    return true;
+  };
+  // Under --resume, whether case i's outputs are complete (checksums: call without `mutex`).
+  auto already_done = [&](std::size_t i) {
+    return options.resume && CaseComplete(output_dir / cases[i].id);
+  };
+  const auto skipped_row = [&](std::size_t i) {
+    return json{{"case", cases[i].id}, {"input", cases[i].input.string()}, {"status", "skipped"},
+                {"reason", "outputs complete (resume)"}};
   };
 
   // Without overlap: each worker runs whole cases.
@@ -184,6 +184,11 @@ BatchResult RunBatch(const std::vector<BatchCase>& cases, const fs::path& output
       lock.unlock();
       const auto t = Clock::now();
       json row;
+      if (already_done(i)) {
+        lock.lock();
+        record(i, skipped_row(i));
+        continue;
+      }
       try {
         row = done_row(i, RunCase(cases[i].input, output_dir / cases[i].id, pipeline));
       } catch (const std::exception& e) {
@@ -219,6 +224,12 @@ BatchResult RunBatch(const std::vector<BatchCase>& cases, const fs::path& output
         ++preparing;
         lock.unlock();
         const auto t = Clock::now();
+        if (already_done(i)) {
+          lock.lock();
+          --preparing;
+          record(i, skipped_row(i));
+          continue;
+        }
         std::shared_ptr<CaseRun> run;
         json failure;
         try {

@@ -1,8 +1,5 @@
 #pragma once
 // Internal to cardioseg_mesh: the two surface methods behind LabelSurface (surface.h).
-#include <cstddef>
-#include <vector>
-
 #include "cardioseg/mesh/surface.h"
 
 namespace cardioseg::mesh {
@@ -16,16 +13,8 @@ vtkSmartPointer<vtkPolyData> FlyingEdgesSurface(const LabelVolume& labels, int l
 // (which would turn a shell's inner wall outward).
 vtkSmartPointer<vtkPolyData> OrientOutward(vtkPolyData* mesh);
 
-struct BallPivotingInfo {
-  std::size_t points = 0;
-  double point_spacing_mm = 0;
-  double presmoothing_sigma_mm = 0;
-  std::vector<double> radii_mm;
-};
-
-// Method "ball_pivoting" (surface.h). Fills `info` when given.
+// Method "ball_pivoting" (surface.h); in ball_pivoting.cpp, the only file that includes Open3D.
 vtkSmartPointer<vtkPolyData> BallPivotingSurface(const LabelVolume& labels, int label,
-                                                 const config::MeshConfig& config,
-                                                 BallPivotingInfo* info = nullptr);
+                                                 const config::MeshConfig& config);
 
 }  // namespace cardioseg::mesh
