@@ -1,6 +1,8 @@
 // Network, tiling and training tests. Shapes are [N, C, D, H, W].
 #include <cstdlib>
 #include <fstream>
+#include <map>
+#include <random>
 #include <set>
 
 #include <gtest/gtest.h>
@@ -17,6 +19,8 @@
 
 namespace cardioseg::nn {
 namespace {
+
+namespace fs = std::filesystem;
 
 ArchitectureConfig SmallArchitecture(const std::string& type, bool deep_supervision) {
   ArchitectureConfig a;
@@ -183,11 +187,237 @@ TEST(Training, SplitIsDeterministicAndDisjoint) {
   EXPECT_EQ(all_val.size(), 20u);
 }
 
+TEST(Training, SplitsKeepASubjectsCasesTogether) {
+  std::vector<std::string> ids;
+  for (int i = 1; i <= 20; ++i) {
+    const std::string p = "patient" + std::string(i < 10 ? "00" : "0") + std::to_string(i);
+    ids.push_back(p);
+    ids.push_back(p + "_es");
+  }
+  ids.push_back("unmatched");  // a subject of its own
+  TrainConfig c;
+  c.subject_pattern = "^(patient[0-9]+)";
+  EXPECT_EQ(SubjectOf("patient007_es", c.subject_pattern), "patient007");
+  EXPECT_EQ(SubjectOf("unmatched", c.subject_pattern), "unmatched");
+  EXPECT_EQ(SubjectOf("patient007_es", "patient[0-9]+"), "patient007");  // no group: the match
+  EXPECT_EQ(SubjectOf("patient007_es", ""), "patient007_es");
+  EXPECT_THROW(SubjectOf("x", "(unclosed"), ConfigError);
+
+  const auto side_of_each_subject_is_one = [&](const std::pair<std::vector<std::string>,
+                                                               std::vector<std::string>>& split) {
+    std::map<std::string, std::set<int>> sides;
+    for (const auto& id : split.first) sides[SubjectOf(id, c.subject_pattern)].insert(0);
+    for (const auto& id : split.second) sides[SubjectOf(id, c.subject_pattern)].insert(1);
+    for (const auto& [subject, s] : sides) EXPECT_EQ(s.size(), 1u) << subject << " is on both sides";
+    EXPECT_EQ(split.first.size() + split.second.size(), ids.size());
+  };
+  const auto random = SplitCases(ids, c);
+  side_of_each_subject_is_one(random);
+  EXPECT_EQ(random, SplitCases(ids, c));
+  // 21 subjects, 20 % of them held out: 4 subjects, 8 cases unless "unmatched" is among them.
+  EXPECT_GE(random.second.size(), 7u);
+  EXPECT_LE(random.second.size(), 8u);
+  c.folds = 5;
+  std::set<std::string> all_val;
+  for (int f = 0; f < 5; ++f) {
+    c.fold = f;
+    const auto split = SplitCases(ids, c);
+    side_of_each_subject_is_one(split);
+    for (const auto& v : split.second) EXPECT_TRUE(all_val.insert(v).second) << v << " in two folds";
+  }
+  EXPECT_EQ(all_val.size(), ids.size());
+}
+
 TEST(Training, ConfigIsStrict) {
   EXPECT_THROW(TrainConfigFromJson(nlohmann::json::parse(R"({"epoch": 3})")), ConfigError);
   EXPECT_THROW(TrainConfigFromJson(nlohmann::json::parse(R"({"augmentation": {"gamma": [0, 1]}})")),
                ConfigError);
   EXPECT_EQ(TrainConfigFromJson(nlohmann::json::parse(R"({"epochs": 3})")).epochs, 3);
+}
+
+// A cache of `cases` synthetic cases (two per subject "sNN_a", "sNN_b") [6, 24, 24] with a
+// bright box labelled 1 and a darker box labelled 2 inside it, and its plan.
+void WriteSyntheticCache(const fs::path& cache, int cases) {
+  std::mt19937 rng(7);
+  for (int i = 0; i < cases; ++i) {
+    CachedCase c;
+    c.id = "s" + std::to_string(10 + i / 2) + (i % 2 ? "_b" : "_a");
+    c.shape = {6, 24, 24};
+    c.image.resize(6 * 24 * 24);
+    c.labels.resize(6 * 24 * 24);
+    std::normal_distribution<float> noise(0.f, 0.3f);
+    const int off = i % 4;
+    for (int d = 0; d < 6; ++d) {
+      for (int h = 0; h < 24; ++h) {
+        for (int w = 0; w < 24; ++w) {
+          const std::size_t k = (std::size_t(d) * 24 + h) * 24 + w;
+          const bool outer = d >= 1 && d < 5 && h >= 4 + off && h < 18 + off && w >= 5 && w < 19;
+          const bool inner = outer && h >= 8 + off && h < 14 + off && w >= 9 && w < 15;
+          c.labels[k] = inner ? 2 : outer ? 1 : 0;
+          c.image[k] = (inner ? 1.0f : outer ? 2.0f : 0.0f) + noise(rng);
+        }
+      }
+    }
+    c.meta = {{"id", c.id}, {"shape", c.shape}};
+    WriteCachedCase(cache, c);
+  }
+  const nlohmann::json plan{
+      {"num_classes", 3},
+      {"spacing_mm", {1.5, 1.5, 5.0}},
+      {"patch_size_dhw", {4, 16, 16}},
+      {"in_channels", 1},
+      {"labels", {{{"value", 0}, {"name", "background"}},
+                  {{"value", 1}, {"name", "outer"}},
+                  {{"value", 2}, {"name", "inner"}}}}};
+  std::ofstream(cache / "plan.json") << plan.dump(2);
+}
+
+TrainConfig TinyTrainConfig() {
+  TrainConfig config;
+  config.base_channels = 4;
+  config.max_channels = 16;
+  config.max_levels = 2;
+  config.epochs = 4;
+  config.iterations_per_epoch = 3;
+  config.validation_fraction = 0.25;
+  config.subject_pattern = "^(s[0-9]+)";
+  config.validate_every = 2;
+  config.learning_rate = 0.02;
+  config.device = "cpu";
+  config.threads = 1;
+  config.precision = "fp32";
+  config.augmentation.elastic = true;  // exercises the seeded tensor generator
+  config.augmentation.noise_probability = 0.5;
+  return config;
+}
+
+std::vector<torch::Tensor> LoadWeights(const fs::path& file, const ArchitectureConfig& arch) {
+  UNet model(arch);
+  torch::load(model, file.string());
+  std::vector<torch::Tensor> out;
+  for (const auto& p : model->parameters()) out.push_back(p.detach().contiguous().clone());
+  return out;
+}
+
+std::vector<std::string> ReadLines(const fs::path& file) {
+  std::ifstream in(file);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+TEST(Training, ResumedRunEqualsAnUninterruptedOne) {
+  test::TempDir cache, whole, parts;
+  WriteSyntheticCache(cache.path(), 8);
+  const TrainConfig config = TinyTrainConfig();
+  TrainOptions options;
+  const auto uninterrupted = Train(cache.path(), whole.path(), config, options);
+  EXPECT_EQ(uninterrupted.epochs_done, 4);
+
+  TrainOptions first_half;
+  first_half.max_epochs_this_run = 2;
+  EXPECT_EQ(Train(cache.path(), parts.path(), config, first_half).epochs_done, 2);
+  const auto state = nlohmann::json::parse(std::ifstream(parts / "trainer_state.json"));
+  EXPECT_EQ(state.at("iterations_done"), 6);
+  EXPECT_EQ(state.at("total_iterations"), 12);
+  TrainOptions resume;
+  resume.resume = true;
+  const auto resumed = Train(cache.path(), parts.path(), config, resume);
+  EXPECT_EQ(resumed.epochs_done, 4);
+  EXPECT_EQ(resumed.last_epoch_loss, uninterrupted.last_epoch_loss);
+
+  const auto arch = ReadModelCard(whole.path()).architecture;
+  const auto a = LoadWeights(whole / "weights.pt", arch);
+  const auto b = LoadWeights(parts / "weights.pt", arch);
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << "parameter " << i;
+  // The log continues: the same rows (epoch, learning rate, loss, Dice), times aside.
+  const auto strip_time = [](std::vector<std::string> lines) {
+    for (auto& l : lines) {
+      auto last = l.rfind(','), time = l.rfind(',', last - 1);
+      l = l.substr(0, time) + l.substr(last);
+    }
+    return lines;
+  };
+  EXPECT_EQ(strip_time(ReadLines(whole / "training_log.csv")),
+            strip_time(ReadLines(parts / "training_log.csv")));
+  // Subjects stay whole: s10_a and s10_b on one side.
+  const auto split = nlohmann::json::parse(std::ifstream(parts / "split.json"));
+  EXPECT_EQ(split.at("validation_subjects").size(), 1u);
+  EXPECT_EQ(split.at("validation").size(), 2u);
+  // One checkpoint is kept.
+  int checkpoints = 0;
+  for (const auto& e : fs::directory_iterator(parts.path())) {
+    checkpoints += e.path().filename().string().rfind("checkpoint_e", 0) == 0;
+  }
+  EXPECT_EQ(checkpoints, 1);
+}
+
+TEST(Training, ResumeWithoutACheckpointSeedsFromTheModelFolder) {
+  test::TempDir cache, model;
+  WriteSyntheticCache(cache.path(), 8);
+  TrainConfig config = TinyTrainConfig();
+  config.epochs = 2;
+  Train(cache.path(), model.path(), config, {});
+  for (const auto& e : fs::directory_iterator(model.path())) {
+    const auto name = e.path().filename().string();
+    if (name.rfind("checkpoint_e", 0) == 0 || name.rfind("optimizer_e", 0) == 0 ||
+        name == "trainer_state.json") {
+      fs::remove(e.path());
+    }
+  }
+  const auto before = LoadWeights(model / "weights.pt", ReadModelCard(model.path()).architecture);
+  config.epochs = 3;
+  TrainOptions resume;
+  resume.resume = true;
+  const auto summary = Train(cache.path(), model.path(), config, resume);
+  EXPECT_EQ(summary.epochs_done, 3);  // one more epoch: the card said 2 were done
+  EXPECT_EQ(ReadLines(model / "training_log.csv").size(), 4u);  // header + 3 epochs
+  const auto card = ReadModelCard(model.path());
+  EXPECT_EQ(card.provenance.at("iterations_done"), 9);
+  const auto after = LoadWeights(model / "weights.pt", card.architecture);
+  EXPECT_FALSE(torch::equal(before[0], after[0]));
+  // Nothing to resume from at all is an error naming the folder.
+  test::TempDir empty;
+  EXPECT_THROW(Train(cache.path(), empty.path(), config, resume), InputError);
+}
+
+TEST(Training, Bf16AutocastLowersTheLossAndKeepsOutputsFinite) {
+  if (!CpuHasBf16()) GTEST_SKIP() << "this CPU has no bfloat16 instructions";
+  test::TempDir cache, model;
+  WriteSyntheticCache(cache.path(), 6);
+  TrainConfig config = TinyTrainConfig();
+  config.precision = "bf16";
+  config.epochs = 6;
+  config.iterations_per_epoch = 5;
+  config.validate_every = 6;
+  const auto summary = Train(cache.path(), model.path(), config, {});
+  EXPECT_LT(summary.last_epoch_loss, summary.first_epoch_loss);
+  ASSERT_EQ(summary.validation_dice.size(), 2u);
+  for (double d : summary.validation_dice) EXPECT_TRUE(std::isfinite(d));
+  const auto card = ReadModelCard(model.path());
+  EXPECT_EQ(card.provenance.at("precision"), "bf16");
+  UNet net(card.architecture);
+  torch::load(net, (model / "weights.pt").string());
+  net->eval();
+  torch::NoGradGuard no_grad;
+  torch::Tensor out;
+  {
+    AutocastScope autocast(torch::kCPU, Precision::kBFloat16);
+    out = net->forward(torch::randn({1, 1, 4, 16, 16}))[0];
+  }
+  EXPECT_EQ(out.scalar_type(), torch::kBFloat16);  // the convolutions ran in bf16
+  EXPECT_TRUE(torch::isfinite(out.to(torch::kFloat)).all().item<bool>());
+  // Outside the scope autocast is off again.
+  EXPECT_EQ(net->forward(torch::randn({1, 1, 4, 16, 16}))[0].scalar_type(), torch::kFloat);
+}
+
+TEST(Training, PrecisionIsResolvedPerDevice) {
+  EXPECT_EQ(ResolvePrecision("fp32", torch::kCPU), Precision::kFloat32);
+  EXPECT_EQ(ResolvePrecision("auto", torch::kCPU),
+            CpuHasBf16() ? Precision::kBFloat16 : Precision::kFloat32);
+  EXPECT_THROW(ResolvePrecision("fp16", torch::kCPU), std::invalid_argument);
+  EXPECT_THROW(ResolvePrecision("fp8", torch::kCPU), std::invalid_argument);
 }
 
 }  // namespace

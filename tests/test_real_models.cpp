@@ -44,7 +44,7 @@ TEST(RealTraining, AFewIterationsOnTwoAcdcCasesLowerTheLoss) {
   const auto summary = nn::Train(cache.path(), model.path(), config, options);
   EXPECT_EQ(summary.epochs_done, 4);
   EXPECT_LT(summary.last_epoch_loss, summary.first_epoch_loss);
-  for (const char* f : {"model.json", "weights.pt", "training_log.csv", "checkpoint.pt"}) {
+  for (const char* f : {"model.json", "weights.pt", "training_log.csv", "trainer_state.json"}) {
     EXPECT_TRUE(fs::exists(model / f)) << f;
   }
   // Deterministic on CPU for a seed: a fresh run repeats the first epoch's loss exactly.

@@ -3,6 +3,7 @@
 // <case>.nii.gz files, a PRED folder of <case>.nii.gz files or of <case>/seg.nii.gz run outputs.
 #include <cmath>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <set>
@@ -12,6 +13,9 @@
 
 #include "cardioseg/core/atomic_file.h"
 #include "cardioseg/core/error.h"
+#include "cardioseg/core/plot.h"
+#include "cardioseg/core/statistics.h"
+#include "cardioseg/imaging/preview.h"
 #include "cardioseg/imaging/io.h"
 #include "cardioseg/imaging/metrics.h"
 #include "commands.h"
@@ -28,7 +32,133 @@ struct EvaluateOptions {
   std::string output_dir;
   std::vector<int> labels;
   std::string mask;
+  bool clinical = false;
+  std::string subject_pattern = "^(.+?)(?:_(?:ed|es|ED|ES))?$";
+  int lv = 3, rv = 1, myo = 2;  // label values of the cavities and the LV myocardium (ACDC's)
 };
+
+// One subject's ventricular function from its frames' label volumes (mL): ED is the frame whose
+// reference LV cavity is largest, ES the one whose is smallest; both methods are read at those
+// frames, as in ACDC, where the ED and ES frames are given.
+struct ClinicalRow {
+  std::string subject, ed_case, es_case;
+  std::vector<std::pair<double, double>> values;  // (predicted, reference) per ClinicalQuantities()
+};
+
+const std::vector<std::pair<std::string, std::string>>& ClinicalQuantities() {
+  static const std::vector<std::pair<std::string, std::string>> kQuantities = {
+      {"lv_edv_ml", "mL"}, {"lv_esv_ml", "mL"}, {"lv_ef_percent", "%"}, {"lv_mass_g", "g"},
+      {"rv_edv_ml", "mL"}, {"rv_esv_ml", "mL"}, {"rv_ef_percent", "%"}};
+  return kQuantities;
+}
+
+constexpr double kMyocardiumDensity = 1.05;  // g/mL
+
+// volumes[case][label] = (predicted mL, reference mL)
+int ClinicalAgreement(const EvaluateOptions& options,
+                      const std::map<std::string, std::map<int, std::pair<double, double>>>& volumes) {
+  std::map<std::string, std::vector<std::string>> frames;
+  for (const auto& [id, v] : volumes) {
+    try {
+      frames[SubjectOf(id, options.subject_pattern)].push_back(id);
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(std::string("--subject-pattern: ") + e.what());
+    }
+  }
+  const auto volume = [&](const std::string& id, int label) -> std::pair<double, double> {
+    const auto& v = volumes.at(id);
+    const auto it = v.find(label);
+    return it == v.end() ? std::pair<double, double>{0, 0} : it->second;
+  };
+  std::vector<ClinicalRow> rows;
+  for (const auto& [subject, ids] : frames) {
+    if (ids.size() < 2) {
+      spdlog::warn("clinical agreement: subject {} has one frame ({}); it needs ED and ES", subject,
+                   ids.front());
+      continue;
+    }
+    const auto [es, ed] = std::minmax_element(ids.begin(), ids.end(), [&](const auto& a, const auto& b) {
+      return volume(a, options.lv).second < volume(b, options.lv).second;
+    });
+    ClinicalRow row{subject, *ed, *es, {}};
+    const auto ef = [](double edv, double esv) {
+      return edv > 0 ? 100.0 * (edv - esv) / edv : std::numeric_limits<double>::quiet_NaN();
+    };
+    const auto lv_ed = volume(*ed, options.lv), lv_es = volume(*es, options.lv);
+    const auto rv_ed = volume(*ed, options.rv), rv_es = volume(*es, options.rv);
+    const auto myo_ed = volume(*ed, options.myo);
+    row.values = {lv_ed, lv_es,
+                  {ef(lv_ed.first, lv_es.first), ef(lv_ed.second, lv_es.second)},
+                  {myo_ed.first * kMyocardiumDensity, myo_ed.second * kMyocardiumDensity},
+                  rv_ed, rv_es,
+                  {ef(rv_ed.first, rv_es.first), ef(rv_ed.second, rv_es.second)}};
+    rows.push_back(row);
+  }
+  if (rows.empty()) {
+    throw InputError(options.reference, "--clinical: no subject has two frames under --subject-pattern '" +
+                                            options.subject_pattern + "'");
+  }
+  std::ostringstream csv;
+  csv << "subject,ed_case,es_case,quantity,predicted,reference,difference\n";
+  json subjects = json::array();
+  for (const auto& r : rows) {
+    json entry{{"subject", r.subject}, {"ed_case", r.ed_case}, {"es_case", r.es_case}};
+    for (std::size_t q = 0; q < r.values.size(); ++q) {
+      const auto& [pred, ref] = r.values[q];
+      const auto& name = ClinicalQuantities()[q].first;
+      csv << r.subject << "," << r.ed_case << "," << r.es_case << "," << name << "," << pred << ","
+          << ref << "," << pred - ref << "\n";
+      entry[name] = {{"predicted", pred}, {"reference", ref}, {"difference", pred - ref}};
+    }
+    subjects.push_back(entry);
+  }
+  json summary = json::object();
+  std::printf("\nclinical agreement over %zu subjects (ED/ES by the reference LV volume)\n", rows.size());
+  std::printf("%-15s %9s %9s %9s %19s %8s\n", "quantity", "r", "bias", "sd", "limits of agreement", "MAE");
+  std::map<std::string, std::pair<std::vector<double>, std::vector<double>>> series;
+  for (std::size_t q = 0; q < ClinicalQuantities().size(); ++q) {
+    std::vector<double> pred, ref;
+    for (const auto& r : rows) {
+      pred.push_back(r.values[q].first);
+      ref.push_back(r.values[q].second);
+    }
+    const auto& name = ClinicalQuantities()[q].first;
+    const Agreement a = ComputeAgreement(pred, ref);
+    summary[name] = {{"n", a.n}, {"pearson_r", a.pearson_r}, {"bias", a.bias}, {"sd", a.sd},
+                     {"loa_lower", a.loa_lower}, {"loa_upper", a.loa_upper}, {"mae", a.mae},
+                     {"unit", ClinicalQuantities()[q].second}};
+    std::printf("%-15s %9.3f %9.2f %9.2f %9.2f..%-8.2f %8.2f\n", name.c_str(), a.pearson_r, a.bias,
+                a.sd, a.loa_lower, a.loa_upper, a.mae);
+    series[name] = {pred, ref};
+  }
+  if (!options.output_dir.empty()) {
+    const fs::path out(options.output_dir);
+    WriteTextAtomically(out / "clinical.csv", csv.str());
+    WriteTextAtomically(
+        out / "clinical.json",
+        json{{"subjects", subjects},
+             {"summary", summary},
+             {"subject_pattern", options.subject_pattern},
+             {"labels", {{"lv_cavity", options.lv}, {"rv_cavity", options.rv}, {"lv_myocardium", options.myo}}},
+             {"conventions",
+              "ACDC (Bernard et al., IEEE TMI 2018): per subject ED = frame of largest reference LV "
+              "cavity volume, ES = smallest; EDV/ESV cavity volumes (mL), EF = (EDV - ESV) / EDV "
+              "(%), LV mass = myocardium volume at ED x 1.05 g/mL; both methods at the same frames. "
+              "Bland-Altman: bias = mean(predicted - reference), limits = bias -/+ 1.96 sd (n - 1)"}}
+                .dump(2) + "\n");
+    const auto plot = [&](const std::string& name, const std::string& title, const std::string& unit) {
+      const auto& [pred, ref] = series.at(name);
+      try {
+        imaging::WriteRgbPng(DrawBlandAltman(title, unit, pred, ref), out / ("bland_altman_" + name + ".png"));
+      } catch (const std::invalid_argument& e) {
+        spdlog::warn("no Bland-Altman plot of {}: {}", name, e.what());
+      }
+    };
+    plot("lv_ef_percent", "LV EJECTION FRACTION", "%");
+    plot("lv_mass_g", "LV MASS AT ED", "G");
+  }
+  return kExitOk;
+}
 
 // Sets the voxels of `labels` outside `mask` to 0 (same grid required).
 void ApplyMask(imaging::LabelMapType* labels, const imaging::LabelMapType* mask,
@@ -93,6 +223,7 @@ int RunEvaluate(const EvaluateOptions& options) {
   std::ostringstream csv;
   csv << "case,label,dice,iou,hd95_mm,assd_mm,volume_pred_ml,volume_ref_ml,volume_difference_ml\n";
   std::map<int, std::map<std::string, std::vector<double>>> per_label;
+  std::map<std::string, std::map<int, std::pair<double, double>>> volumes;
   int failed = 0;
   for (const auto& [id, pred_path, ref_path] : pairs) {
     try {
@@ -124,6 +255,7 @@ int RunEvaluate(const EvaluateOptions& options) {
         if (!std::isnan(m.hd95_mm)) s["hd95_mm"].push_back(m.hd95_mm);
         if (!std::isnan(m.assd_mm)) s["assd_mm"].push_back(m.assd_mm);
         s["volume_difference_ml"].push_back(m.volume_difference_ml);
+        volumes[id][m.label] = {m.volume_pred_ml, m.volume_ref_ml};
       }
       cases.push_back(entry);
     } catch (const InputError& e) {
@@ -154,6 +286,7 @@ int RunEvaluate(const EvaluateOptions& options) {
                               "spacing; both empty -> Dice 1, HD95 0; one empty -> Dice 0, HD95 "
                               "null"}}.dump(2) + "\n");
   }
+  if (options.clinical) ClinicalAgreement(options, volumes);
   return failed ? kExitCaseFailed : kExitOk;
 }
 
@@ -173,6 +306,15 @@ Command RegisterEvaluate(CLI::App& app) {
   sub->add_option("--mask", options->mask,
                   "Score only inside this mask (e.g. contoured_slices.nii.gz from `contours`)")
       ->check(CLI::ExistingFile);
+  sub->add_flag("--clinical", options->clinical,
+                "Ventricular function agreement (LV/RV EDV, ESV, EF; LV mass at ED): frames grouped "
+                "into subjects by --subject-pattern; clinical.csv/json and Bland-Altman PNGs in -o");
+  sub->add_option("--subject-pattern", options->subject_pattern,
+                  "Regex whose first group names a case's subject (default: the case name without a "
+                  "trailing _ed/_es)");
+  sub->add_option("--lv", options->lv, "Label value of the LV cavity (default 3)");
+  sub->add_option("--rv", options->rv, "Label value of the RV cavity (default 1)");
+  sub->add_option("--myo", options->myo, "Label value of the LV myocardium (default 2)");
   return {sub, [options] { return RunEvaluate(*options); }};
 }
 

@@ -10,6 +10,7 @@
 #include "cardioseg/core/config.h"
 #include "cardioseg/core/error.h"
 #include "cardioseg/pipeline/pipeline.h"
+#include "cardioseg/core/atomic_file.h"
 #include "commands.h"
 
 namespace cardioseg::app {
@@ -41,6 +42,7 @@ int Run(const RunOptions& options) {
   if (options.save_intermediate) overrides.push_back("output.save_intermediate=true");
   if (options.threads >= 0) overrides.push_back("runtime.threads=" + std::to_string(options.threads));
   const config::Config config = config::Resolve(options.config_file, overrides);
+  CheckOutputFolder(options.output_dir);  // before the model loads and the case runs
 
   const int threads = config::ThreadCount(config.runtime.threads);
   itk::MultiThreaderBase::SetGlobalDefaultNumberOfThreads(threads);

@@ -10,6 +10,7 @@
 
 #include "cardioseg/core/csv.h"
 #include "cardioseg/core/error.h"
+#include "cardioseg/core/statistics.h"
 
 namespace cardioseg {
 namespace {
@@ -219,6 +220,56 @@ RgbRaster DrawTrainingCurves(const TrainingLog& log, const std::vector<std::arra
     c.Rect(legend_x, dice.y1 + 44, legend_x + 10, dice.y1 + 52, color);
     legend_x += 16 + c.Text(legend_x + 14, dice.y1 + 45, name, {40, 40, 40}) + 12;
   }
+  return c.Take();
+}
+
+RgbRaster DrawBlandAltman(const std::string& title, const std::string& unit,
+                          const std::vector<double>& predicted, const std::vector<double>& reference) {
+  const Agreement a = ComputeAgreement(predicted, reference);
+  if (a.n == 0) throw std::invalid_argument("Bland-Altman plot: no finite pair");
+  std::vector<double> mean, diff;
+  for (std::size_t i = 0; i < predicted.size(); ++i) {
+    if (std::isfinite(predicted[i]) && std::isfinite(reference[i])) {
+      mean.push_back((predicted[i] + reference[i]) / 2);
+      diff.push_back(predicted[i] - reference[i]);
+    }
+  }
+  const auto [mn, mx] = std::minmax_element(mean.begin(), mean.end());
+  double xmin = *mn, xmax = *mx;
+  if (xmax - xmin < 1e-6) { xmin -= 1; xmax += 1; }
+  const double xpad = 0.05 * (xmax - xmin);
+  double ymin = *std::min_element(diff.begin(), diff.end());
+  double ymax = *std::max_element(diff.begin(), diff.end());
+  for (double v : {a.bias, a.loa_lower, a.loa_upper, 0.0}) {
+    if (std::isfinite(v)) { ymin = std::min(ymin, v); ymax = std::max(ymax, v); }
+  }
+  if (ymax - ymin < 1e-6) { ymin -= 1; ymax += 1; }
+  const double ypad = 0.08 * (ymax - ymin);
+  constexpr std::size_t kWidth = 760, kHeight = 520;
+  Canvas c(kWidth, kHeight);
+  const Panel p{90, 50, 600, 440, xmin - xpad, xmax + xpad, ymin - ypad, ymax + ypad};
+  DrawAxes(c, p, title, true);
+  const std::array<int, 3> ink{40, 40, 40}, blue{40, 80, 200}, red{200, 50, 50};
+  c.Text(p.x0 + 120, p.y1 + 24, "MEAN OF BOTH (" + unit + ")", ink);
+  c.Text(6, p.y0 - 36 + 20, "PRED - REF (" + unit + ")", ink);
+  const auto hline = [&](double v, std::array<int, 3> color, bool dashed, const std::string& label) {
+    if (!std::isfinite(v)) return;
+    for (long x = p.x0; x < p.x1; x += dashed ? 12 : 1) {
+      c.Line(x, p.Y(v), std::min<long>(p.x1, x + (dashed ? 6 : 1)), p.Y(v), color, 2);
+    }
+    c.Text(p.x1 + 8, std::lround(p.Y(v)) - 3, label + " " + Format(v), color);
+  };
+  c.Line(p.x0, p.Y(0), p.x1, p.Y(0), {170, 170, 170});
+  hline(a.bias, blue, false, "BIAS");
+  hline(a.loa_upper, red, true, "+1.96 SD");
+  hline(a.loa_lower, red, true, "-1.96 SD");
+  for (std::size_t i = 0; i < mean.size(); ++i) {
+    const long x = std::lround(p.X(mean[i])), y = std::lround(p.Y(diff[i]));
+    c.Rect(x - 3, y - 3, x + 3, y + 3, {20, 20, 20});
+    c.Rect(x - 2, y - 2, x + 2, y + 2, {120, 200, 255});
+  }
+  c.Text(p.x0, p.y1 + 44, "N " + std::to_string(a.n) + "   R " + Format(a.pearson_r) + "   MAE " +
+                              Format(a.mae), ink);
   return c.Take();
 }
 

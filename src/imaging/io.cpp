@@ -2,7 +2,12 @@
 
 #include <atomic>
 #include <cmath>
+#include <algorithm>
+#include <cstring>
 #include <memory>
+#include <optional>
+
+#include <unistd.h>
 
 #include <itkExtractImageFilter.h>
 #include <itkImageFileReader.h>
@@ -26,13 +31,148 @@ bool IsNifti(const fs::path& path) {
   return ext == ".nii" || ext == ".nii.gz";
 }
 
+std::string GiB(double bytes) { return fmt::format("{:.1f} GiB", bytes / (1024.0 * 1024.0 * 1024.0)); }
+
+// Refuses a volume whose estimated working memory exceeds the limit, before any allocation.
+void RequireMemory(const fs::path& path, const std::vector<std::size_t>& size,
+                   const config::InputConfig& input) {
+  constexpr double kBytesPerVoxel = 12 * 4.0;
+  double voxels = 1;
+  for (std::size_t i = 0; i < std::min<std::size_t>(3, size.size()); ++i) voxels *= double(size[i]);
+  double limit = input.max_memory_gib * 1024.0 * 1024.0 * 1024.0;
+  if (limit <= 0) {
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    limit = pages > 0 && page > 0 ? 0.5 * double(pages) * double(page) : 8.0 * (1 << 30);
+  }
+  if (voxels * kBytesPerVoxel > limit) {
+    std::string dims;
+    for (std::size_t i = 0; i < size.size(); ++i) dims += (i ? " x " : "") + std::to_string(size[i]);
+    throw InputError(path.string(),
+                     fmt::format("too large: {} voxels ({}) would need about {} of memory, over "
+                                 "the limit of {} (input.max_memory_gib)",
+                                 voxels, dims, GiB(voxels * kBytesPerVoxel), GiB(limit)));
+  }
+}
+
+// The fields of a NIfTI-1 header as stored in the file. niftilib "repairs" some of them on read
+// (a pixdim of 0 or NaN becomes 1.0), so the checks below read the 348 bytes themselves.
+struct RawNifti1Header {
+  short dim[8];
+  float pixdim[8];
+  float vox_offset;
+  short qform_code, sform_code;
+  float quatern[6];  // b, c, d, qoffset x, y, z
+  float srow[12];
+  bool single_file;  // magic "n+1"
+};
+
+template <class T>
+T Field(const unsigned char* h, std::size_t offset, bool swap) {
+  T v;
+  unsigned char b[sizeof(T)];
+  std::memcpy(b, h + offset, sizeof(T));
+  if (swap) std::reverse(b, b + sizeof(T));
+  std::memcpy(&v, b, sizeof(T));
+  return v;
+}
+
+// Reads the NIfTI-1 header of a .nii/.nii.gz (gzread reads plain files too); nullopt for a
+// NIfTI-2 or unreadable header (left to niftilib).
+std::optional<RawNifti1Header> ReadRawNifti1Header(const fs::path& path) {
+  gzFile gz = gzopen(path.c_str(), "rb");
+  if (!gz) return std::nullopt;
+  unsigned char h[348];
+  const int n = gzread(gz, h, sizeof h);
+  gzclose(gz);
+  if (n != static_cast<int>(sizeof h)) return std::nullopt;
+  bool swap = false;
+  if (Field<std::int32_t>(h, 0, false) != 348) {
+    if (Field<std::int32_t>(h, 0, true) != 348) return std::nullopt;
+    swap = true;
+  }
+  RawNifti1Header r{};
+  for (int i = 0; i < 8; ++i) {
+    r.dim[i] = Field<short>(h, 40 + 2 * i, swap);
+    r.pixdim[i] = Field<float>(h, 76 + 4 * i, swap);
+  }
+  r.vox_offset = Field<float>(h, 108, swap);
+  r.qform_code = Field<short>(h, 252, swap);
+  r.sform_code = Field<short>(h, 254, swap);
+  for (int i = 0; i < 6; ++i) r.quatern[i] = Field<float>(h, 256 + 4 * i, swap);
+  for (int i = 0; i < 12; ++i) r.srow[i] = Field<float>(h, 280 + 4 * i, swap);
+  r.single_file = std::memcmp(h + 344, "n+1", 3) == 0;
+  return r;
+}
+
+// Header checks that ITK and niftilib leave to the caller (NIfTI-1 standard, nifti1.h):
+// dimensions, a finite non-zero voxel size, finite qform/sform, a data offset past the header.
+// Returns warnings to record in the report.
+std::vector<std::string> CheckNiftiHeader(const fs::path& path, const nifti_image& nim,
+                                          const config::InputConfig& input) {
+  std::vector<std::string> warnings;
+  const int dims[3] = {nim.nx, nim.ny, nim.nz};
+  for (int i = 0; i < 3; ++i) {
+    if (dims[i] < 1) {
+      throw InputError(path.string(), "dim[" + std::to_string(i + 1) + "] = " +
+                                          std::to_string(dims[i]) + " is not a size");
+    }
+  }
+  if (nim.ndim >= 3) {
+    std::vector<std::size_t> size{std::size_t(nim.nx), std::size_t(nim.ny), std::size_t(nim.nz)};
+    RequireMemory(path, size, input);
+  }
+  const auto raw = ReadRawNifti1Header(path);
+  if (!raw) return warnings;
+  const int ndim = raw->dim[0];
+  for (int i = 1; i <= 3 && i <= ndim; ++i) {
+    if (i == 3 && raw->dim[3] < 2) continue;  // a single slice: refused as 2D later
+    const float v = raw->pixdim[i];
+    if (!std::isfinite(v) || v == 0.0f) {
+      throw InputError(path.string(),
+                       fmt::format("pixdim[{}] = {}: the header gives no valid voxel spacing "
+                                   "(the NIfTI standard takes spacing from pixdim[1..3])", i, v));
+    }
+  }
+  if (raw->sform_code > 0) {
+    for (float v : raw->srow) {
+      if (!std::isfinite(v)) throw InputError(path.string(), "the sform (srow_x/y/z) holds NaN or Inf");
+    }
+  }
+  if (raw->qform_code > 0) {
+    for (float v : raw->quatern) {
+      if (!std::isfinite(v)) {
+        throw InputError(path.string(), "the qform (quatern_b/c/d, qoffset_x/y/z) holds NaN or Inf");
+      }
+    }
+  }
+  if (raw->single_file && !(raw->vox_offset >= 352.0f)) {
+    throw InputError(path.string(), fmt::format("vox_offset {} lies inside the 352-byte header of a "
+                                                "single-file NIfTI", raw->vox_offset));
+  }
+  // A scaled sform whose column lengths disagree with pixdim: ReadFile says which one was used.
+  if (raw->sform_code > 0) {
+    for (int c = 0; c < 3; ++c) {
+      const double norm = std::sqrt(double(raw->srow[c]) * raw->srow[c] +
+                                    double(raw->srow[4 + c]) * raw->srow[4 + c] +
+                                    double(raw->srow[8 + c]) * raw->srow[8 + c]);
+      const double p = std::abs(raw->pixdim[c + 1]);
+      if (std::abs(norm - 1.0) > 1e-3 && std::abs(norm - p) > 1e-3 * std::max(1.0, p)) {
+        warnings.push_back(fmt::format("sform column {} has length {:.6g} mm but pixdim[{}] = {:.6g} mm",
+                                       c + 1, norm, c + 1, p));
+      }
+    }
+  }
+  return warnings;
+}
+
 // ITK 5.2's NIfTI reader accepts a .nii.gz cut short and returns partly blank voxels, so the
 // data length is checked against the header before reading: header offset + voxels x bytes.
-void RequireCompleteNifti(const fs::path& path) {
+std::vector<std::string> RequireCompleteNifti(const fs::path& path, const config::InputConfig& input) {
   nifti_set_debug_level(0);
   std::unique_ptr<nifti_image, void (*)(nifti_image*)> nim(nifti_image_read(path.c_str(), 0),
                                                            nifti_image_free);
   if (!nim) throw InputError(path.string(), "not a readable NIfTI file (bad or truncated header)");
+  auto warnings = CheckNiftiHeader(path, *nim, input);
   const auto expected = static_cast<std::uintmax_t>(nim->iname_offset) +
                         static_cast<std::uintmax_t>(nim->nvox) * nim->nbyper;
   std::uintmax_t available = 0;
@@ -51,6 +191,7 @@ void RequireCompleteNifti(const fs::path& path) {
                                         std::to_string(expected) +
                                         " bytes of header and image data present");
   }
+  return warnings;
 }
 
 void RequireVolume(const fs::path& path, unsigned dimensions, const std::vector<std::size_t>& size) {
@@ -77,12 +218,28 @@ void CheckPhase(const fs::path& path, int phase, std::size_t phases) {
 }
 
 // ITK's own readers (NIfTI, NRRD, MetaImage, ...). A 4D file yields volume `phase`.
-LoadedVolume ReadWithItk(const fs::path& path, itk::ImageIOBase* io, int phase) {
+LoadedVolume ReadWithItk(const fs::path& path, itk::ImageIOBase* io, const config::InputConfig& input) {
+  const int phase = input.phase;
   const unsigned dims = io->GetNumberOfDimensions();
   std::vector<std::size_t> size;
   for (unsigned i = 0; i < dims; ++i) size.push_back(io->GetDimensions(i));
   while (size.size() < 3) size.push_back(1);
   RequireVolume(path, dims, size);
+  RequireMemory(path, size, input);
+  for (unsigned i = 0; i < std::min(3u, dims); ++i) {
+    const double sp = io->GetSpacing(i);
+    if (!std::isfinite(sp) || sp <= 0) {
+      throw InputError(path.string(), fmt::format("spacing[{}] = {}: not a valid voxel spacing", i, sp));
+    }
+    if (!std::isfinite(io->GetOrigin(i))) {
+      throw InputError(path.string(), fmt::format("origin[{}] is not finite", i));
+    }
+    for (unsigned j = 0; j < std::min(3u, dims); ++j) {
+      if (!std::isfinite(io->GetDirection(i)[j])) {
+        throw InputError(path.string(), "the direction matrix holds NaN or Inf");
+      }
+    }
+  }
 
   LoadedVolume out;
   out.source = {{"path", path.string()}, {"reader", std::string("itk:") + io->GetNameOfClass()}};
@@ -217,7 +374,8 @@ LoadedVolume ReadNiftiWithPixdim(const fs::path& path, int phase, const std::str
   return loaded;
 }
 
-LoadedVolume ReadFile(const fs::path& path, int phase) {
+LoadedVolume ReadFile(const fs::path& path, const config::InputConfig& input) {
+  const int phase = input.phase;
   auto io = itk::ImageIOFactory::CreateImageIO(path.c_str(), itk::IOFileModeEnum::ReadMode);
   if (!io) {
     throw InputError(path.string(),
@@ -225,14 +383,30 @@ LoadedVolume ReadFile(const fs::path& path, int phase) {
                      ".mha/.mhd, or a DICOM folder)");
   }
   io->SetFileName(path.string());
-  if (IsNifti(path)) RequireCompleteNifti(path);
+  std::vector<std::string> warnings;
+  if (IsNifti(path)) warnings = RequireCompleteNifti(path, input);
+  LoadedVolume volume;
   try {
     io->ReadImageInformation();
   } catch (const itk::ExceptionObject& e) {
-    if (IsNifti(path)) return ReadNiftiWithPixdim(path, phase, e.GetDescription());
-    throw InputError(path.string(), std::string("cannot read the header: ") + e.GetDescription());
+    if (IsNifti(path)) {
+      volume = ReadNiftiWithPixdim(path, phase, e.GetDescription());
+    } else {
+      throw InputError(path.string(), std::string("cannot read the header: ") + e.GetDescription());
+    }
   }
-  return ReadWithItk(path, io, phase);
+  if (!volume.image) volume = ReadWithItk(path, io, input);
+  if (!warnings.empty()) {
+    const auto spacing = volume.image->GetSpacing();
+    const std::string used = fmt::format("; the spacing read is {:.6g} x {:.6g} x {:.6g} mm", spacing[0],
+                                         spacing[1], spacing[2]);
+    for (auto& w : warnings) {
+      w += used;
+      spdlog::warn("{}: {}", path.string(), w);
+    }
+    volume.source["header_warnings"] = warnings;
+  }
+  return volume;
 }
 
 }  // namespace
@@ -241,7 +415,7 @@ LoadedVolume ReadVolume(const fs::path& path, const config::InputConfig& input) 
   std::error_code ec;
   if (!fs::exists(path, ec)) throw InputError(path.string(), "no such file or folder");
   LoadedVolume volume = fs::is_directory(path, ec) ? ReadDicomFolder(path, input)
-                                                   : ReadFile(path, input.phase);
+                                                   : ReadFile(path, input);
   volume.source["geometry"] = ToJson(GeometryOf(volume.image.GetPointer()));
   return volume;
 }

@@ -66,11 +66,9 @@ double Mean(const std::vector<float>& v) {
 std::vector<LabelMetrics> Evaluate(const LabelMapType* prediction, const LabelMapType* reference,
                                    const std::vector<int>& labels) {
   const Geometry g = GeometryOf(prediction), r = GeometryOf(reference);
-  if (g.size != r.size) throw std::invalid_argument("prediction and reference sizes differ");
-  for (int a = 0; a < 3; ++a) {
-    if (std::abs(g.spacing[a] - r.spacing[a]) > 1e-4) {
-      throw std::invalid_argument("prediction and reference spacings differ");
-    }
+  if (!SameGrid(g, r)) {
+    throw std::invalid_argument("prediction and reference lie on different grids: prediction " +
+                                Describe(g) + "; reference " + Describe(r));
   }
   const std::size_t n = g.NumberOfVoxels();
   const std::uint8_t* p = prediction->GetBufferPointer();

@@ -1,6 +1,8 @@
 #include "cardioseg/nn/model_card.h"
 
+#include <cmath>
 #include <fstream>
+#include <set>
 #include <stdexcept>
 
 #include "cardioseg/core/error.h"
@@ -89,7 +91,43 @@ ModelCard ModelCardFromJson(const json& j) {
   } catch (const json::exception& e) {
     throw std::invalid_argument(e.what());
   }
-  if (c.architecture.num_classes < 2) throw std::invalid_argument("num_classes must be >= 2");
+  const auto require = [](bool ok, const std::string& what) {
+    if (!ok) throw std::invalid_argument(what);
+  };
+  const auto& arch = c.architecture;
+  require(arch.num_classes >= 2 && arch.num_classes <= 256,
+          "architecture.num_classes must be in [2, 256] (label maps are uint8)");
+  require(arch.in_channels >= 1 && arch.in_channels <= 16, "architecture.in_channels must be in [1, 16]");
+  require(arch.base_channels >= 1 && arch.base_channels <= 1024,
+          "architecture.base_channels must be in [1, 1024]");
+  require(arch.max_channels >= arch.base_channels && arch.max_channels <= 4096,
+          "architecture.max_channels must be in [base_channels, 4096]");
+  require(arch.levels.size() <= 8, "architecture.levels: at most 8 levels");
+  for (std::size_t i = 0; i < arch.levels.size(); ++i) {
+    for (int a = 0; a < 3; ++a) {
+      const auto k = arch.levels[i].kernel[a], st = arch.levels[i].stride[a];
+      require(k >= 1 && k <= 7 && k % 2 == 1,
+              "architecture.levels[" + std::to_string(i) + "].kernel: odd sizes 1 to 7");
+      require(st >= 1 && st <= 4, "architecture.levels[" + std::to_string(i) + "].stride: 1 to 4");
+    }
+  }
+  for (int a = 0; a < 3; ++a) {
+    require(c.patch_size[a] >= 1 && c.patch_size[a] <= 1024, "patch_size_dhw: each in [1, 1024]");
+    require(std::isfinite(c.spacing_mm[a]) && c.spacing_mm[a] > 0 && c.spacing_mm[a] <= 100,
+            "spacing_mm: each a positive number of mm (at most 100)");
+  }
+  std::set<int> values;
+  for (const auto& l : c.labels) {
+    require(l.value >= 0 && l.value <= 255,
+            "labels: value " + std::to_string(l.value) + " is outside [0, 255] (seg.nii.gz is uint8)");
+    require(values.insert(l.value).second, "labels: value " + std::to_string(l.value) + " twice");
+    for (int ch : l.color) require(ch >= 0 && ch <= 255, "labels: colour components are 0 to 255");
+  }
+  if (!c.labels.empty()) {
+    require(static_cast<int>(c.labels.size()) == arch.num_classes,
+            "labels: " + std::to_string(c.labels.size()) + " labels for num_classes " +
+                std::to_string(arch.num_classes));
+  }
   return c;
 }
 

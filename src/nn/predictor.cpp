@@ -64,7 +64,26 @@ std::unique_ptr<Predictor> Predictor::Load(const std::filesystem::path& model_di
       impl.script->eval();
     } else {
       impl.unet = UNet(impl.card.architecture);
+      std::vector<std::pair<std::string, std::vector<int64_t>>> expected;
+      for (const auto& item : impl.unet->named_parameters()) {
+        expected.emplace_back(item.key(), item.value().sizes().vec());
+      }
       torch::load(impl.unet, weights.string());
+      // torch::load replaces tensors whatever their shape: check them against the card.
+      const auto loaded = impl.unet->named_parameters();
+      if (loaded.size() != expected.size()) {
+        throw InputError(weights.string(), "the weights do not match the architecture in model.json");
+      }
+      for (const auto& [name, sizes] : expected) {
+        const auto* t = loaded.find(name);
+        if (!t || t->sizes().vec() != sizes) {
+          throw InputError(weights.string(),
+                           "the weights do not match the architecture in model.json: " + name +
+                               (t ? " has shape " + c10::str(t->sizes()) + ", the card gives " +
+                                        c10::str(c10::IntArrayRef(sizes))
+                                  : " is missing"));
+        }
+      }
       impl.unet->to(impl.device);
       impl.unet->eval();
     }
@@ -91,7 +110,7 @@ std::vector<float> Predictor::PredictProbabilities(const std::vector<float>& vol
   sw.patch = impl.card.patch_size;
   sw.step_fraction = impl.options.step_fraction;
   sw.batch_tiles = impl.options.batch_tiles;
-  sw.autocast_fp16 = impl.options.fp16;
+  sw.precision = impl.options.fp16 ? Precision::kFloat16 : Precision::kFloat32;
   if (impl.options.mirroring) {
     // Mirror in-plane always; along D only where the network convolves across slices.
     sw.mirror_axes = {1, 2};

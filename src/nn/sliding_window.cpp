@@ -1,6 +1,10 @@
 #include <algorithm>
+#include <stdexcept>
 
 #include <ATen/autocast_mode.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 #include "cardioseg/nn/network.h"
 
@@ -24,6 +28,91 @@ std::vector<std::vector<int64_t>> MirrorSets(const std::vector<int>& axes) {
 }
 
 }  // namespace
+
+const char* PrecisionName(Precision precision) {
+  switch (precision) {
+    case Precision::kBFloat16: return "bf16";
+    case Precision::kFloat16: return "fp16";
+    default: return "fp32";
+  }
+}
+
+bool CpuHasBf16() {
+#if defined(__x86_64__) || defined(__i386__)
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+  const bool amx_bf16 = (edx >> 22) & 1u;
+  const unsigned max_subleaf = eax;
+  bool avx512_bf16 = false;
+  if (max_subleaf >= 1 && __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) {
+    avx512_bf16 = (eax >> 5) & 1u;
+  }
+  return avx512_bf16 || amx_bf16;
+#else
+  return false;
+#endif
+}
+
+Precision ResolvePrecision(const std::string& name, const torch::Device& device) {
+  if (name == "fp32") return Precision::kFloat32;
+  if (name == "auto") {
+    return device.is_cuda() || CpuHasBf16() ? Precision::kBFloat16 : Precision::kFloat32;
+  }
+  if (name == "bf16") {
+    if (!device.is_cuda() && !CpuHasBf16()) {
+      throw std::invalid_argument(
+          "bf16 asked for, but this CPU has no bfloat16 instructions (AVX512_BF16 or AMX-BF16); "
+          "use fp32 or auto");
+    }
+    return Precision::kBFloat16;
+  }
+  if (name == "fp16") {
+    if (!device.is_cuda()) throw std::invalid_argument("fp16 needs a CUDA device; use bf16 or fp32");
+    return Precision::kFloat16;
+  }
+  throw std::invalid_argument("unknown precision '" + name + "' (auto, fp32, bf16, fp16)");
+}
+
+AutocastScope::AutocastScope(const torch::Device& device, Precision precision) {
+  if (precision == Precision::kFloat32) return;
+  if (precision == Precision::kFloat16 && !device.is_cuda()) return;
+  active_ = true;
+  cuda_ = device.is_cuda();
+  const auto dtype = precision == Precision::kBFloat16 ? at::kBFloat16 : at::kHalf;
+  if (cuda_) {
+    previous_enabled_ = at::autocast::is_enabled();
+    previous_dtype_ = at::autocast::get_autocast_gpu_dtype();
+    at::autocast::set_autocast_gpu_dtype(dtype);
+    at::autocast::set_enabled(true);
+  } else {
+    previous_enabled_ = at::autocast::is_cpu_enabled();
+    previous_dtype_ = at::autocast::get_autocast_cpu_dtype();
+    at::autocast::set_autocast_cpu_dtype(dtype);
+    at::autocast::set_cpu_enabled(true);
+  }
+}
+
+AutocastScope::~AutocastScope() {
+  if (!active_) return;
+  at::autocast::clear_cache();
+  if (cuda_) {
+    at::autocast::set_enabled(previous_enabled_);
+    at::autocast::set_autocast_gpu_dtype(previous_dtype_);
+  } else {
+    at::autocast::set_cpu_enabled(previous_enabled_);
+    at::autocast::set_autocast_cpu_dtype(previous_dtype_);
+  }
+}
+
+void ToChannelsLast3d(torch::nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : module.parameters()) {
+    if (p.dim() == 5) p.set_data(p.data().contiguous(torch::MemoryFormat::ChannelsLast3d));
+  }
+  for (auto& b : module.buffers()) {
+    if (b.dim() == 5) b.set_data(b.data().contiguous(torch::MemoryFormat::ChannelsLast3d));
+  }
+}
 
 torch::Tensor SlidingWindowLogits(const torch::Tensor& volume,
                                   const std::function<torch::Tensor(const torch::Tensor&)>& forward,
@@ -74,13 +163,9 @@ torch::Tensor SlidingWindowLogits(const torch::Tensor& volume,
     for (const auto& dims : mirror_sets) {
       torch::Tensor out;
       const torch::Tensor xin = dims.empty() ? x : torch::flip(x, dims);
-      if (options.autocast_fp16 && device.is_cuda()) {
-        at::autocast::set_enabled(true);
+      {
+        AutocastScope autocast(device, options.precision);
         out = forward(xin).to(torch::kFloat);
-        at::autocast::clear_cache();
-        at::autocast::set_enabled(false);
-      } else {
-        out = forward(xin);
       }
       if (!dims.empty()) out = torch::flip(out, dims);
       prediction = prediction.defined() ? prediction + out : out;

@@ -4,15 +4,20 @@
 #include <cmath>
 #include <fstream>
 #include <numeric>
+#include <future>
+#include <map>
 #include <random>
+#include <set>
 #include <thread>
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <spdlog/spdlog.h>
 
 #include "cardioseg/core/atomic_file.h"
 #include "cardioseg/core/config.h"
 #include "cardioseg/core/config_visitors.h"
 #include "cardioseg/core/error.h"
+#include "cardioseg/core/statistics.h"
 #include "cardioseg/core/version.h"
 #include "cardioseg/nn/cache.h"
 #include "cardioseg/nn/network.h"
@@ -29,21 +34,36 @@ TrainConfig TrainConfigFromJson(const json& document) {
 }
 json ToJson(const TrainConfig& config) { return config::SectionToJson(config); }
 
+std::string SubjectOf(const std::string& case_id, const std::string& subject_pattern) {
+  try {
+    return cardioseg::SubjectOf(case_id, subject_pattern);
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError(std::string("subject_pattern: ") + e.what());
+  }
+}
+
 std::pair<std::vector<std::string>, std::vector<std::string>> SplitCases(
     std::vector<std::string> ids, const TrainConfig& config) {
-  std::sort(ids.begin(), ids.end());
+  std::map<std::string, std::vector<std::string>> by_subject;
+  for (const auto& id : ids) by_subject[SubjectOf(id, config.subject_pattern)].push_back(id);
+  std::vector<std::string> subjects;
+  for (const auto& [subject, cases] : by_subject) subjects.push_back(subject);  // sorted
   std::mt19937 rng(static_cast<unsigned>(config.seed));
-  std::shuffle(ids.begin(), ids.end(), rng);
+  std::shuffle(subjects.begin(), subjects.end(), rng);
   std::vector<std::string> train, val;
+  const auto add = [&](std::vector<std::string>& side, const std::string& subject) {
+    const auto& cases = by_subject[subject];
+    side.insert(side.end(), cases.begin(), cases.end());
+  };
   if (config.folds >= 2) {
-    for (std::size_t i = 0; i < ids.size(); ++i) {
-      (static_cast<int>(i % config.folds) == config.fold ? val : train).push_back(ids[i]);
+    for (std::size_t i = 0; i < subjects.size(); ++i) {
+      add(static_cast<int>(i % config.folds) == config.fold ? val : train, subjects[i]);
     }
   } else {
-    auto n_val = static_cast<std::size_t>(std::llround(config.validation_fraction * ids.size()));
-    if (config.validation_fraction > 0 && n_val == 0 && ids.size() >= 2) n_val = 1;
-    val.assign(ids.begin(), ids.begin() + n_val);
-    train.assign(ids.begin() + n_val, ids.end());
+    auto n_val =
+        static_cast<std::size_t>(std::llround(config.validation_fraction * subjects.size()));
+    if (config.validation_fraction > 0 && n_val == 0 && subjects.size() >= 2) n_val = 1;
+    for (std::size_t i = 0; i < subjects.size(); ++i) add(i < n_val ? val : train, subjects[i]);
   }
   std::sort(train.begin(), train.end());
   std::sort(val.begin(), val.end());
@@ -142,7 +162,7 @@ torch::Tensor BlurInPlane(const torch::Tensor& x, double sigma) {
 
 // Augments one sample in place: image [C, D, H, W] float, label [D, H, W] float.
 void Augment(torch::Tensor& image, torch::Tensor& label, const AugmentationConfig& a,
-             std::mt19937& rng) {
+             std::mt19937& rng, at::Generator& generator) {
   const int64_t D = image.size(1), H = image.size(2), W = image.size(3);
   if (Chance(rng, a.spatial_probability)) {
     // Rotation about the slice axis and in-plane scaling, in affine_grid's (x=W, y=H, z=D) order.
@@ -153,7 +173,7 @@ void Augment(torch::Tensor& image, torch::Tensor& label, const AugmentationConfi
                                 0.0, 0.0, 1.0, 0.0}, torch::kFloat).view({1, 3, 4});
     auto grid = F::affine_grid(theta, {1, image.size(0), D, H, W}, false);
     if (a.elastic && a.elastic_magnitude_voxels > 0) {
-      auto coarse = torch::randn({1, 3, 4, 4, 4}) * a.elastic_magnitude_voxels;
+      auto coarse = torch::randn({1, 3, 4, 4, 4}, generator) * a.elastic_magnitude_voxels;
       auto field = F::interpolate(coarse, F::InterpolateFuncOptions()
                                               .size(std::vector<int64_t>{D, H, W})
                                               .mode(torch::kTrilinear)
@@ -169,12 +189,10 @@ void Augment(torch::Tensor& image, torch::Tensor& label, const AugmentationConfi
                            F::GridSampleFuncOptions().mode(torch::kNearest)
                                .padding_mode(torch::kZeros).align_corners(false)).squeeze(0).squeeze(0);
   }
-  if (a.flip) {
-    for (int axis : {1, 2}) {  // H, W of the label [D, H, W]
-      if (Chance(rng, 0.5)) {
-        image = torch::flip(image, {axis + 1});
-        label = torch::flip(label, {axis});
-      }
+  for (int axis : a.mirror_axes) {  // 0 = D, 1 = H, 2 = W of the label [D, H, W]
+    if (Chance(rng, 0.5)) {
+      image = torch::flip(image, {axis + 1});
+      label = torch::flip(label, {axis});
     }
   }
   if (Chance(rng, a.brightness_probability)) image = image * Uniform(rng, a.brightness[0], a.brightness[1]);
@@ -187,13 +205,14 @@ void Augment(torch::Tensor& image, torch::Tensor& label, const AugmentationConfi
     image = ((image - lo) / range).pow(Uniform(rng, a.gamma[0], a.gamma[1])) * range + lo;
   }
   if (Chance(rng, a.noise_probability)) {
-    image = image + torch::randn_like(image) * Uniform(rng, 0, a.noise_sd);
+    image = image + torch::randn(image.sizes(), generator) * Uniform(rng, 0, a.noise_sd);
   }
   if (Chance(rng, a.blur_probability)) image = BlurInPlane(image, Uniform(rng, a.blur_sigma[0], a.blur_sigma[1]));
 }
 
 // Soft Dice over the batch (foreground classes) + cross-entropy, nnU-Net's default loss.
-torch::Tensor DiceCeLoss(const torch::Tensor& logits, const torch::Tensor& target) {
+torch::Tensor DiceCeLoss(const torch::Tensor& logits_any, const torch::Tensor& target) {
+  const auto logits = logits_any.to(torch::kFloat);  // the loss in fp32 under autocast
   const int64_t k = logits.size(1);
   auto ce = F::cross_entropy(logits, target);
   auto probs = torch::softmax(logits, 1);
@@ -239,12 +258,99 @@ std::vector<double> DicePerLabel(const torch::Tensor& pred, const torch::Tensor&
   return out;
 }
 
+// One optimizer step on a batch already on `device`; returns the loss. Autocast covers the
+// forward pass and the loss's inputs (the loss itself is computed in fp32); its weight cache is
+// cleared when the scope closes, before the next step's forward.
+double TrainStep(UNet& model, torch::optim::Optimizer& optimizer, const torch::Tensor& x,
+                 const torch::Tensor& y, const torch::Device& device, Precision precision) {
+  optimizer.zero_grad();
+  torch::Tensor loss;
+  {
+    AutocastScope autocast(device, precision);
+    loss = DeepSupervisionLoss(model->forward(x), y);
+  }
+  loss.backward();
+  torch::nn::utils::clip_grad_norm_(model->parameters(), 12.0);
+  optimizer.step();
+  return loss.item<double>();
+}
+
+// One training batch: x [B, C, pd, ph, pw] float, y [B, pd, ph, pw] long. Its random choices
+// (cases, patch positions, augmentation) come from streams seeded by (seed, iteration) alone, so
+// a batch does not depend on the thread that prepares it or on where a run was resumed.
+struct Batch {
+  torch::Tensor x, y;
+};
+
+Batch MakeBatch(const std::vector<Case>& cases, const Shape3& patch, const TrainConfig& config,
+                std::int64_t iteration) {
+  torch::NoGradGuard no_grad;
+  std::seed_seq seq{static_cast<std::uint32_t>(config.seed),
+                    static_cast<std::uint32_t>(iteration & 0xffffffff),
+                    static_cast<std::uint32_t>(iteration >> 32)};
+  std::mt19937 rng(seq);
+  auto generator = at::detail::createCPUGenerator((static_cast<std::uint64_t>(rng()) << 32) | rng());
+  std::vector<torch::Tensor> images, labels;
+  for (int b = 0; b < config.batch_size; ++b) {
+    const auto& c = cases[std::uniform_int_distribution<std::size_t>(0, cases.size() - 1)(rng)];
+    auto [image, label] = SamplePatch(c, patch, config.foreground_oversampling, rng);
+    torch::Tensor img = image.clone(), lab = label.to(torch::kFloat);
+    Augment(img, lab, config.augmentation, rng, generator);
+    images.push_back(img);
+    labels.push_back(lab.round().to(torch::kLong));
+  }
+  return {torch::stack(images), torch::stack(labels)};
+}
+
+// The rows of training_log.csv up to and including `epochs_done` (the header kept): a run killed
+// after logging an epoch but before its checkpoint logs that epoch again on resume.
+void TruncateLog(const fs::path& log_file, int epochs_done) {
+  std::ifstream in(log_file);
+  std::string line, kept;
+  bool header = true;
+  while (std::getline(in, line)) {
+    if (!header) {
+      const int epoch = std::atoi(line.substr(0, line.find(',')).c_str());
+      if (epoch > epochs_done || epoch <= 0) continue;
+    }
+    header = false;
+    kept += line + "\n";
+  }
+  in.close();
+  WriteTextAtomically(log_file, kept);
+}
+
 template <class T>
 void SaveAtomically(const T& object, const fs::path& path) {
   WriteAtomically(path, [&](const fs::path& tmp) { torch::save(object, tmp.string()); });
 }
 
 }  // namespace
+
+double SecondsPerTrainingIteration(const ArchitectureConfig& architecture, const Shape3& patch,
+                                   int batch_size, const std::string& precision_name,
+                                   bool channels_last, int warmup, int iterations,
+                                   const std::string& device_name) {
+  const torch::Device device = ResolveDevice(device_name);
+  const Precision precision = ResolvePrecision(precision_name, device);
+  torch::manual_seed(1);
+  UNet model(architecture);
+  model->to(device);
+  if (channels_last) ToChannelsLast3d(*model);
+  torch::optim::SGD optimizer(model->parameters(),
+                              torch::optim::SGDOptions(0.01).momentum(0.99).nesterov(true));
+  model->train();
+  auto x = torch::randn({batch_size, architecture.in_channels, patch[0], patch[1], patch[2]}).to(device);
+  if (channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast3d);
+  const auto y = torch::randint(0, architecture.num_classes, {batch_size, patch[0], patch[1], patch[2]},
+                                torch::kLong).to(device);
+  for (int i = 0; i < warmup; ++i) TrainStep(model, optimizer, x, y, device, precision);
+  if (device.is_cuda()) torch::cuda::synchronize();
+  const auto start = Clock::now();
+  for (int i = 0; i < iterations; ++i) TrainStep(model, optimizer, x, y, device, precision);
+  if (device.is_cuda()) torch::cuda::synchronize();
+  return std::chrono::duration<double>(Clock::now() - start).count() / std::max(1, iterations);
+}
 
 TrainSummary Train(const fs::path& cache_dir, const fs::path& out_dir, const TrainConfig& config,
                    const TrainOptions& options) {
@@ -274,55 +380,132 @@ TrainSummary Train(const fs::path& cache_dir, const fs::path& out_dir, const Tra
       throw ConfigError(std::string("device: ") + e.what());
     }
   }();
+  Precision precision = Precision::kFloat32;
+  try {
+    precision = ResolvePrecision(config.precision, device);
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError(std::string("precision: ") + e.what());
+  }
   torch::set_num_threads(config::ThreadCount(config.threads));
   torch::manual_seed(config.seed);
-  std::mt19937 rng(static_cast<unsigned>(config.seed));
 
   const auto ids = ListCachedCases(cache_dir);
   if (ids.size() < 2) throw InputError(cache_dir.string(), "the cache holds fewer than 2 cases");
   const auto [train_ids, val_ids] = SplitCases(ids, config);
+  if (train_ids.empty()) {
+    throw ConfigError("validation_fraction/folds leave no training case in " + cache_dir.string());
+  }
   std::vector<Case> train_cases, val_cases;
   for (const auto& id : train_ids) train_cases.push_back(LoadCase(cache_dir, id, patch, num_classes));
   for (const auto& id : val_ids) val_cases.push_back(LoadCase(cache_dir, id, {1, 1, 1}, num_classes));
-  spdlog::info("training on {} cases, validating on {}; patch [{}, {}, {}], {} levels, device {}",
-               train_cases.size(), val_cases.size(), patch[0], patch[1], patch[2],
-               arch.levels.size(), device.str());
+  std::set<std::string> train_subjects, val_subjects;
+  for (const auto& id : train_ids) train_subjects.insert(SubjectOf(id, config.subject_pattern));
+  for (const auto& id : val_ids) val_subjects.insert(SubjectOf(id, config.subject_pattern));
+  spdlog::info("training on {} cases ({} subjects), validating on {} ({} subjects); patch [{}, {}, {}], "
+               "{} levels, device {}, {}{}",
+               train_cases.size(), train_subjects.size(), val_cases.size(), val_subjects.size(),
+               patch[0], patch[1], patch[2], arch.levels.size(), device.str(),
+               PrecisionName(precision), config.channels_last ? ", channels-last" : "");
 
   fs::create_directories(out_dir);
   UNet model(arch);
   model->to(device);
-  std::unique_ptr<torch::optim::Optimizer> optimizer;
-  if (config.optimizer == "sgd") {
-    optimizer = std::make_unique<torch::optim::SGD>(
-        model->parameters(), torch::optim::SGDOptions(config.learning_rate)
-                                 .momentum(config.momentum)
-                                 .nesterov(true)
-                                 .weight_decay(config.weight_decay));
-  } else {
-    optimizer = std::make_unique<torch::optim::Adam>(
+  const auto make_optimizer = [&]() -> std::unique_ptr<torch::optim::Optimizer> {
+    if (config.optimizer == "sgd") {
+      return std::make_unique<torch::optim::SGD>(
+          model->parameters(), torch::optim::SGDOptions(config.learning_rate)
+                                   .momentum(config.momentum)
+                                   .nesterov(true)
+                                   .weight_decay(config.weight_decay));
+    }
+    return std::make_unique<torch::optim::Adam>(
         model->parameters(),
         torch::optim::AdamOptions(config.learning_rate).weight_decay(config.weight_decay));
-  }
+  };
+  const auto load_optimizer = [&](torch::optim::Optimizer& optimizer, const fs::path& file) {
+    if (config.optimizer == "sgd") {
+      torch::load(static_cast<torch::optim::SGD&>(optimizer), file.string());
+    } else {
+      torch::load(static_cast<torch::optim::Adam&>(optimizer), file.string());
+    }
+  };
+  const auto save_optimizer = [&](torch::optim::Optimizer& optimizer, const fs::path& file) {
+    if (config.optimizer == "sgd") {
+      SaveAtomically(static_cast<torch::optim::SGD&>(optimizer), file);
+    } else {
+      SaveAtomically(static_cast<torch::optim::Adam&>(optimizer), file);
+    }
+  };
 
   int first_epoch = 0;
+  double previous_seconds = 0;  // training wall time of earlier runs of this schedule
   const fs::path state_file = out_dir / "trainer_state.json";
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
   if (options.resume) {
-    if (!fs::exists(state_file)) {
-      throw InputError(state_file.string(), "nothing to resume: no trainer_state.json");
-    }
-    const json state = config::ReadJsonFile(state_file);
-    first_epoch = state.at("epochs_done").get<int>();
-    torch::load(model, (out_dir / "checkpoint.pt").string());
-    if (config.optimizer == "sgd") {
-      torch::load(static_cast<torch::optim::SGD&>(*optimizer), (out_dir / "optimizer.pt").string());
+    if (fs::exists(state_file)) {
+      const json state = config::ReadJsonFile(state_file);
+      try {
+        first_epoch = state.at("epochs_done").get<int>();
+        previous_seconds = state.value("training_seconds", 0.0);
+        const auto weights = out_dir / state.at("weights").get<std::string>();
+        const auto optimizer_file = out_dir / state.at("optimizer").get<std::string>();
+        if (state.value("iterations_per_epoch", config.iterations_per_epoch) !=
+            config.iterations_per_epoch) {
+          throw InputError(state_file.string(),
+                           "the checkpoint was made with iterations_per_epoch " +
+                               std::to_string(state.value("iterations_per_epoch", 0)) +
+                               "; resume with the same value");
+        }
+        if (state.contains("training_config") && state.at("training_config") != ToJson(config)) {
+          spdlog::warn("{}: the training config differs from the checkpoint's; continuing with "
+                       "the new one (the learning rate follows its epochs)", state_file.string());
+        }
+        torch::load(model, weights.string());
+        model->to(device);
+        optimizer = make_optimizer();
+        load_optimizer(*optimizer, optimizer_file);
+      } catch (const json::exception& e) {
+        throw InputError(state_file.string(), std::string("not a trainer state: ") + e.what());
+      } catch (const c10::Error& e) {
+        throw InputError(state_file.string(),
+                         std::string("its checkpoint cannot be loaded: ") + e.what_without_backtrace());
+      }
+      spdlog::info("resuming after epoch {} (iteration {}) from {}", first_epoch,
+                   std::int64_t(first_epoch) * config.iterations_per_epoch, state_file.string());
+    } else if (fs::exists(out_dir / "model.json") && fs::exists(out_dir / "weights.pt")) {
+      // Seed from a model folder: weights and iteration count, fresh optimizer state.
+      const ModelCard card = ReadModelCard(out_dir);
+      ModelCard planned;
+      planned.architecture = arch;
+      if (ToJson(card).at("architecture") != ToJson(planned).at("architecture")) {
+        throw InputError((out_dir / "model.json").string(),
+                         "its architecture differs from the one this config and plan give");
+      }
+      std::int64_t iterations = card.provenance.value("iterations_done", std::int64_t(-1));
+      if (iterations < 0) {
+        iterations = std::int64_t(card.provenance.value("epochs_done", 0)) *
+                     card.provenance.value("training_config", json::object())
+                         .value("iterations_per_epoch", config.iterations_per_epoch);
+      }
+      first_epoch = static_cast<int>(iterations / config.iterations_per_epoch);
+      previous_seconds = card.provenance.value("training_seconds_total", 0.0);
+      try {
+        torch::load(model, (out_dir / card.weights).string());
+      } catch (const c10::Error& e) {
+        throw InputError((out_dir / card.weights).string(),
+                         std::string("cannot be loaded: ") + e.what_without_backtrace());
+      }
+      model->to(device);
+      spdlog::warn("no checkpoint in {}: resuming from the model folder's weights at iteration {} "
+                   "(epoch {}); optimizer momentum restarts from zero",
+                   out_dir.string(), iterations, first_epoch);
     } else {
-      torch::load(static_cast<torch::optim::Adam&>(*optimizer), (out_dir / "optimizer.pt").string());
+      throw InputError(out_dir.string(),
+                       "nothing to resume: no trainer_state.json and no model.json + weights.pt");
     }
-    model->to(device);
-    rng.seed(static_cast<unsigned>(config.seed + first_epoch));
-    torch::manual_seed(config.seed + first_epoch);
-    spdlog::info("resuming after epoch {}", first_epoch);
   }
+  if (config.channels_last) ToChannelsLast3d(*model);
+  if (!optimizer) optimizer = make_optimizer();
 
   std::vector<std::string> label_names;
   for (const auto& l : plan.at("labels")) {
@@ -330,19 +513,30 @@ TrainSummary Train(const fs::path& cache_dir, const fs::path& out_dir, const Tra
   }
   const fs::path log_file = out_dir / "training_log.csv";
   if (!options.resume || !fs::exists(log_file)) {
-    std::ofstream log(log_file);
-    log << "epoch,learning_rate,train_loss,val_mean_dice";
-    for (const auto& n : label_names) log << ",val_dice_" << n;
-    log << ",epoch_seconds\n";
+    std::string header = "epoch,learning_rate,train_loss,val_mean_dice";
+    for (const auto& n : label_names) header += ",val_dice_" + n;
+    WriteTextAtomically(log_file, header + ",epoch_seconds,iterations\n");
+  } else {
+    TruncateLog(log_file, first_epoch);
   }
-  WriteTextAtomically(out_dir / "split.json",
-                      json{{"train", train_ids}, {"validation", val_ids}}.dump(2) + "\n");
+  json split{{"subject_pattern", config.subject_pattern},
+             {"seed", config.seed},
+             {"train_subjects", train_subjects},
+             {"validation_subjects", val_subjects},
+             {"train", train_ids},
+             {"validation", val_ids}};
+  WriteTextAtomically(out_dir / "split.json", split.dump(2) + "\n");
 
   TrainSummary summary;
+  summary.epochs_done = first_epoch;
   int last_epoch = config.epochs;
   if (options.max_epochs_this_run > 0) {
     last_epoch = std::min(config.epochs, first_epoch + options.max_epochs_this_run);
   }
+  const auto prepare = [&](std::int64_t iteration) {
+    return MakeBatch(train_cases, patch, config, iteration);
+  };
+  std::future<Batch> next;
   for (int epoch = first_epoch; epoch < last_epoch; ++epoch) {
     const auto epoch_start = Clock::now();
     const double lr = config.learning_rate * std::pow(1.0 - double(epoch) / config.epochs, 0.9);
@@ -356,24 +550,21 @@ TrainSummary Train(const fs::path& cache_dir, const fs::path& out_dir, const Tra
     model->train();
     double loss_sum = 0;
     for (int it = 0; it < config.iterations_per_epoch; ++it) {
-      std::vector<torch::Tensor> images, labels;
-      for (int b = 0; b < config.batch_size; ++b) {
-        const auto& c = train_cases[std::uniform_int_distribution<std::size_t>(
-            0, train_cases.size() - 1)(rng)];
-        auto [image, label] = SamplePatch(c, patch, config.foreground_oversampling, rng);
-        torch::Tensor img = image.clone(), lab = label.to(torch::kFloat);
-        Augment(img, lab, config.augmentation, rng);
-        images.push_back(img);
-        labels.push_back(lab.round().to(torch::kLong));
+      const std::int64_t iteration = std::int64_t(epoch) * config.iterations_per_epoch + it;
+      Batch batch = next.valid() ? next.get() : prepare(iteration);
+      const bool more = it + 1 < config.iterations_per_epoch || epoch + 1 < last_epoch;
+      if (config.background_batches && more) {
+        next = std::async(std::launch::async, prepare, iteration + 1);
       }
-      const auto x = torch::stack(images).to(device);
-      const auto y = torch::stack(labels).to(device);
-      optimizer->zero_grad();
-      auto loss = DeepSupervisionLoss(model->forward(x), y);
-      loss.backward();
-      torch::nn::utils::clip_grad_norm_(model->parameters(), 12.0);
-      optimizer->step();
-      loss_sum += loss.item<double>();
+      auto x = batch.x.to(device);
+      if (config.channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast3d);
+      const auto y = batch.y.to(device);
+      const double value = TrainStep(model, *optimizer, x, y, device, precision);
+      if (!std::isfinite(value)) {
+        throw std::runtime_error(fmt::format("training diverged: the loss is {} at iteration {}",
+                                             value, iteration));
+      }
+      loss_sum += value;
     }
     const double epoch_loss = loss_sum / config.iterations_per_epoch;
     if (epoch == first_epoch) summary.first_epoch_loss = epoch_loss;
@@ -387,9 +578,16 @@ TrainSummary Train(const fs::path& cache_dir, const fs::path& out_dir, const Tra
       dice.assign(num_classes - 1, 0.0);
       SlidingWindowOptions sw;
       sw.patch = patch;
+      sw.precision = precision;
       for (const auto& c : val_cases) {
         auto logits = SlidingWindowLogits(
-            c.image, [&](const torch::Tensor& t) { return model->forward(t)[0]; }, sw, device);
+            c.image,
+            [&](const torch::Tensor& t) {
+              return model->forward(config.channels_last
+                                        ? t.contiguous(torch::MemoryFormat::ChannelsLast3d)
+                                        : t)[0];
+            },
+            sw, device);
         const auto d = DicePerLabel(logits.argmax(0), c.label.to(torch::kLong), num_classes);
         for (std::size_t i = 0; i < d.size(); ++i) dice[i] += d[i] / val_cases.size();
       }
@@ -398,6 +596,7 @@ TrainSummary Train(const fs::path& cache_dir, const fs::path& out_dir, const Tra
     const double mean_dice =
         dice.empty() ? std::nan("") : std::accumulate(dice.begin(), dice.end(), 0.0) / dice.size();
     const double seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
+    previous_seconds += seconds;
     {
       std::ofstream log(log_file, std::ios::app);
       log << epoch + 1 << "," << lr << "," << epoch_loss << ",";
@@ -406,21 +605,43 @@ TrainSummary Train(const fs::path& cache_dir, const fs::path& out_dir, const Tra
         log << ",";
         if (!dice.empty()) log << dice[i];
       }
-      log << "," << seconds << "\n";
+      log << "," << seconds << "," << std::int64_t(epoch + 1) * config.iterations_per_epoch << "\n";
+      if (!log) throw Error(log_file.string() + ": cannot append to the training log");
     }
-    spdlog::info("epoch {}/{}: loss {:.4f}, lr {:.5f}{}, {:.1f} s", epoch + 1, config.epochs,
-                 epoch_loss, lr,
+    spdlog::info("epoch {}/{}: loss {:.4f}, lr {:.5f}{}, {:.1f} s ({:.2f} s/iteration)", epoch + 1,
+                 config.epochs, epoch_loss, lr,
                  dice.empty() ? std::string() : fmt::format(", validation mean Dice {:.3f}", mean_dice),
-                 seconds);
-    SaveAtomically(model, out_dir / "checkpoint.pt");
-    if (config.optimizer == "sgd") {
-      SaveAtomically(static_cast<torch::optim::SGD&>(*optimizer), out_dir / "optimizer.pt");
-    } else {
-      SaveAtomically(static_cast<torch::optim::Adam&>(*optimizer), out_dir / "optimizer.pt");
+                 seconds, seconds / config.iterations_per_epoch);
+    // The checkpoint: weights and optimizer under new names, then the state naming them, then the
+    // previous files go. A kill at any point leaves one complete checkpoint.
+    const auto weights_name = fmt::format("checkpoint_e{}.pt", epoch + 1);
+    const auto optimizer_name = fmt::format("optimizer_e{}.pt", epoch + 1);
+    SaveAtomically(model, out_dir / weights_name);
+    save_optimizer(*optimizer, out_dir / optimizer_name);
+    WriteTextAtomically(
+        state_file,
+        json{{"epochs_done", epoch + 1},
+             {"iterations_done", std::int64_t(epoch + 1) * config.iterations_per_epoch},
+             {"iterations_per_epoch", config.iterations_per_epoch},
+             {"total_iterations", std::int64_t(config.epochs) * config.iterations_per_epoch},
+             {"weights", weights_name},
+             {"optimizer", optimizer_name},
+             {"seed", config.seed},
+             {"random_state", "batches are drawn from streams seeded by (seed, iteration)"},
+             {"training_seconds", previous_seconds},
+             {"training_config", ToJson(config)}}
+                .dump(2) + "\n");
+    for (const auto& entry : fs::directory_iterator(out_dir)) {
+      const auto name = entry.path().filename().string();
+      if ((name.rfind("checkpoint_e", 0) == 0 || name.rfind("optimizer_e", 0) == 0) &&
+          name != weights_name && name != optimizer_name) {
+        std::error_code ec;
+        fs::remove(entry.path(), ec);
+      }
     }
-    WriteTextAtomically(state_file, json{{"epochs_done", epoch + 1}, {"seed", config.seed}}.dump(2));
     summary.epochs_done = epoch + 1;
   }
+  if (next.valid()) next.wait();
   summary.seconds = std::chrono::duration<double>(Clock::now() - start).count();
 
   // The model folder: weights + card.
@@ -458,6 +679,13 @@ TrainSummary Train(const fs::path& cache_dir, const fs::path& out_dir, const Tra
                      {"dataset", plan.value("dataset", json::object())},
                      {"training_config", ToJson(config)},
                      {"epochs_done", summary.epochs_done},
+                     {"iterations_done", std::int64_t(summary.epochs_done) * config.iterations_per_epoch},
+                     {"total_iterations", std::int64_t(config.epochs) * config.iterations_per_epoch},
+                     {"precision", PrecisionName(precision)},
+                     {"channels_last", config.channels_last},
+                     {"training_seconds_total", previous_seconds},
+                     {"subject_pattern", config.subject_pattern},
+                     {"training_subjects", train_subjects.size()},
                      {"training_cases", train_ids.size()},
                      {"validation_cases", val_ids},
                      {"device", device.str()},

@@ -367,6 +367,15 @@ CaseRun BeginCase(const fs::path& input, const Pipeline& pipeline, const fs::pat
     state.crop_size = box.size;
   }
   run.report["input"] = loaded.source;
+  if (!reference.empty()) {
+    run.reference_labels = imaging::ReadLabelMap(reference);
+    const Geometry truth = imaging::GeometryOf(run.reference_labels.GetPointer());
+    if (!SameGrid(truth, state.input_geometry)) {
+      throw InputError(reference.string(), "the reference lies on another grid than the input (" +
+                                               input.string() + "): reference " + Describe(truth) +
+                                               "; input " + Describe(state.input_geometry));
+    }
+  }
   {
     auto values = imaging::MaskedValues(state.image.GetPointer(), nullptr);
     run.report["input"]["intensity"] = ToJson(intensity::ComputeStats(values));
@@ -398,8 +407,11 @@ void RunStages(CaseRun& run, const Pipeline& pipeline, std::size_t end) {
   }
 }
 
-json FinishCase(CaseRun& run, const fs::path& output_dir, const Pipeline& pipeline) {
+json FinishCase(CaseRun& run, const fs::path& final_dir, const Pipeline& pipeline) {
   RunStages(run, pipeline, pipeline.stages.size());
+  // Every output goes to a staging folder that is renamed onto final_dir at the end.
+  StagedFolder stage(final_dir);
+  const fs::path& output_dir = stage.path();
   json& report = run.report;
   CaseState& state = run.state;
   const fs::path& reference = run.reference;
@@ -433,7 +445,7 @@ json FinishCase(CaseRun& run, const fs::path& output_dir, const Pipeline& pipeli
     if (const auto clinical = ClinicalFigures(volumes); !clinical.empty()) report["clinical"] = clinical;
     imaging::LabelMapType::Pointer truth;
     if (!reference.empty()) {
-      truth = imaging::ReadLabelMap(reference);
+      truth = run.reference_labels;
       std::vector<int> values;
       for (const auto& l : pipeline.labels) {
         if (l.value > 0) values.push_back(l.value);
@@ -478,6 +490,7 @@ json FinishCase(CaseRun& run, const fs::path& output_dir, const Pipeline& pipeli
   report["outputs"] = outputs;
   report["wall_s"] = Seconds(run.start);
   WriteTextAtomically(output_dir / "report.json", report.dump(2) + "\n");
+  stage.Commit();
   return report;
 }
 
@@ -488,7 +501,8 @@ json RunCase(const fs::path& input, const fs::path& output_dir, const Pipeline& 
   return FinishCase(run, output_dir, pipeline);
 }
 
-json RunAllPhases(const fs::path& input, const fs::path& output_dir, Pipeline& pipeline) {
+json RunAllPhases(const fs::path& input, const fs::path& final_dir, Pipeline& pipeline) {
+  CheckOutputFolder(final_dir);
   const int saved_phase = pipeline.effective.input.phase;
   auto probe = pipeline.effective.input;
   probe.phase = 0;
@@ -498,6 +512,9 @@ json RunAllPhases(const fs::path& input, const fs::path& output_dir, Pipeline& p
     throw InputError(input.string(), "--all-phases needs a cine input (a DICOM series with several "
                                      "phases or a 4D NIfTI); this one has a single phase");
   }
+  // The phases and the summary appear together: all are written into one staging folder.
+  StagedFolder stage(final_dir);
+  const fs::path& output_dir = stage.path();
   json reports = json::array();
   std::map<std::string, std::vector<double>> curves;  // label name -> mL per phase
   std::vector<double> trigger_ms(static_cast<std::size_t>(phases), std::nan(""));
@@ -560,6 +577,7 @@ json RunAllPhases(const fs::path& input, const fs::path& output_dir, Pipeline& p
   }
   WriteTextAtomically(output_dir / "volume_curve.csv", csv);
   WriteTextAtomically(output_dir / "function.json", summary.dump(2) + "\n");
+  stage.Commit();
   for (const auto& [key, f] : summary["function"].items()) {
     spdlog::info("{}: {} EDV {:.1f} mL (phase {}), ESV {:.1f} mL (phase {}), SV {:.1f} mL, EF {:.1f} %",
                  input.string(), key, f["edv_ml"].get<double>(), f["ed_phase"].get<int>(),

@@ -26,10 +26,16 @@ struct InputConfig {
   // Cardiac phase (0-based) to load from a cine DICOM series with several phases per slice
   // position, or the volume index of a 4D NIfTI. Default 0, range [0, 1000].
   int phase = 0;
+  // Memory a case may take, estimated from the header before any voxel is read (the input as
+  // float plus the working copies of N4, standardisation, resampling and the class
+  // probabilities: 12 x 4 bytes a voxel); a larger input is refused with its sizes named.
+  // GiB; default 0 = half of the physical memory. Range [0, 65536].
+  double max_memory_gib = 0;
 
   template <class V> void Visit(V& v) {
     v.Field("dicom_series_uid", dicom_series_uid);
     v.Field("phase", phase, 0, 1000);
+    v.Field("max_memory_gib", max_memory_gib, 0.0, 65536.0);
   }
 };
 

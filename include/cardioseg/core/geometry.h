@@ -4,6 +4,7 @@
 // and DICOM use them.
 #include <array>
 #include <cstddef>
+#include <string>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -22,6 +23,16 @@ struct Geometry {
   // Volume of one voxel in mL (spacing product / 1000).
   double VoxelVolumeMl() const { return spacing[0] * spacing[1] * spacing[2] / 1000.0; }
 };
+
+// The same voxel grid up to the precision of file headers (NIfTI stores float32): equal sizes,
+// spacings within `relative_tolerance` of each other, origins within `tolerance_mm` and
+// direction cosines within `direction_tolerance`. Defaults 1e-4, 1e-3 mm, 1e-4.
+bool SameGrid(const Geometry& a, const Geometry& b, double relative_tolerance = 1e-4,
+              double tolerance_mm = 1e-3, double direction_tolerance = 1e-4);
+
+// "size 154x154x10, spacing 1.5625x1.5625x10 mm, origin (0, 0, 0) mm, direction (1 0 0; 0 1 0;
+// 0 0 1)": for error messages that name two grids.
+std::string Describe(const Geometry& geometry);
 
 // {"size": [...], "spacing_mm": [...], "origin_mm": [...], "direction": [[row0], [row1], [row2]]}
 nlohmann::json ToJson(const Geometry& geometry);

@@ -36,4 +36,11 @@ struct RgbRaster {
 RgbRaster DrawTrainingCurves(const TrainingLog& log,
                              const std::vector<std::array<int, 3>>& colors = {});
 
+// A Bland-Altman plot: one dot per subject at (mean of the two methods, predicted - reference),
+// the bias as a solid line and the limits of agreement (bias -/+ 1.96 sd) dashed, each labelled
+// with its value; `title` above, `unit` on the axes (e.g. "%", "G"). Throws
+// std::invalid_argument when no pair is finite or the lengths differ.
+RgbRaster DrawBlandAltman(const std::string& title, const std::string& unit,
+                          const std::vector<double>& predicted, const std::vector<double>& reference);
+
 }  // namespace cardioseg

@@ -29,7 +29,8 @@ struct LabelMetrics {
 };
 
 // Metrics of `prediction` against `reference` for each label in `labels`. Throws
-// std::invalid_argument when the two grids differ in size or (beyond 1e-4 mm) spacing.
+// std::invalid_argument, naming both grids, when they are not the same grid (SameGrid in
+// core/geometry.h: size, spacing, origin and direction within header precision).
 std::vector<LabelMetrics> Evaluate(const LabelMapType* prediction, const LabelMapType* reference,
                                    const std::vector<int>& labels);
 

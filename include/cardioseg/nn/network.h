@@ -43,6 +43,45 @@ class UNetImpl : public torch::nn::Module {
 };
 TORCH_MODULE(UNet);
 
+// Mixed precision of a network's forward (and backward) pass through LibTorch autocast: the
+// convolutions run in the lower precision, reductions and the loss in fp32.
+//   kFloat32: no autocast.
+//   kBFloat16: bfloat16, on a CPU with AVX-512 BF16 or AMX-BF16 instructions (oneDNN's
+//              avx512_core_bf16 kernels) or on CUDA.
+//   kFloat16: float16, CUDA only (on the CPU it falls back to fp32).
+enum class Precision { kFloat32, kBFloat16, kFloat16 };
+const char* PrecisionName(Precision precision);  // "fp32", "bf16", "fp16"
+
+// True when this CPU has bfloat16 arithmetic (AVX512_BF16 or AMX-BF16), from CPUID.
+bool CpuHasBf16();
+
+// Resolves a configured precision ("auto", "fp32", "bf16", "fp16") for `device`: "auto" is bf16
+// on a CPU with bf16 instructions and on CUDA, fp32 elsewhere. Throws std::invalid_argument for
+// "bf16" on a CPU without bf16 instructions, "fp16" off CUDA, or an unknown name.
+Precision ResolvePrecision(const std::string& name, const torch::Device& device);
+
+// Autocast to `precision` on `device` for the lifetime of the object, in the calling thread
+// (autocast state is thread-local). On destruction the autocast weight cache is cleared, so the
+// next scope casts the weights afresh (required after every optimizer step), and the previous
+// state is restored. kFloat32 is a no-op.
+class AutocastScope {
+ public:
+  AutocastScope(const torch::Device& device, Precision precision);
+  ~AutocastScope();
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+ private:
+  bool active_ = false;
+  bool cuda_ = false;
+  bool previous_enabled_ = false;
+  c10::ScalarType previous_dtype_ = c10::ScalarType::Float;
+};
+
+// Puts every 5-D parameter and buffer of `module` into channels-last-3D memory format
+// (NDHWC strides), which oneDNN's bf16 convolutions prefer. Values are unchanged.
+void ToChannelsLast3d(torch::nn::Module& module);
+
 // Channels at each level: base x 2^level, capped at max_channels.
 std::vector<int> LevelChannels(const ArchitectureConfig& config);
 
@@ -54,7 +93,8 @@ struct SlidingWindowOptions {
   // Axes (0 = D, 1 = H, 2 = W) to mirror for test-time augmentation; empty = none. All subsets
   // of these axes are predicted and their logits averaged.
   std::vector<int> mirror_axes;
-  bool autocast_fp16 = false;   // CUDA only: run the network in half precision
+  // Precision of the network's forward pass (autocast; logits are stitched in fp32).
+  Precision precision = Precision::kFloat32;
 };
 
 // Sliding-window prediction (nnU-Net semantics): the volume [C, D, H, W] (CPU, float) is padded

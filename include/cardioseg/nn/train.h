@@ -12,6 +12,8 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "cardioseg/nn/model_card.h"
+
 namespace cardioseg::nn {
 
 // "augmentation" section of the training config. Probabilities are per sample.
@@ -26,8 +28,10 @@ struct AugmentationConfig {
   bool elastic = false;
   // Largest elastic displacement in voxels. Range [0, 20]. Default 2.
   double elastic_magnitude_voxels = 2.0;
-  // Random flips of the in-plane axes (H, W) with probability 0.5 each. Default true.
-  bool flip = true;
+  // Axes mirrored at random, probability 0.5 each: 0 = D (slices), 1 = H, 2 = W. Default none:
+  // a heart is not mirror-symmetric (the RV lies to the patient's right of the LV, the LA's
+  // pulmonary veins have a side), and mirroring teaches the network to ignore that cue.
+  std::vector<int> mirror_axes;
   // Gamma range and probability (on intensities rescaled to [0, 1]). Default {0.7, 1.5}, 0.3.
   std::array<double, 2> gamma{0.7, 1.5};
   double gamma_probability = 0.3;
@@ -50,7 +54,7 @@ struct AugmentationConfig {
     v.Field("spatial_probability", spatial_probability, 0.0, 1.0);
     v.Field("elastic", elastic);
     v.Field("elastic_magnitude_voxels", elastic_magnitude_voxels, 0.0, 20.0);
-    v.Field("flip", flip);
+    v.Field("mirror_axes", mirror_axes, 0, 2, 0, 3);
     v.Field("gamma", gamma, 0.1, 10.0);
     v.Field("gamma_probability", gamma_probability, 0.0, 1.0);
     v.Field("brightness", brightness, 0.1, 10.0);
@@ -84,12 +88,25 @@ struct TrainConfig {
   double weight_decay = 3e-5;      // [0, 1]
   // Fraction of patches centred on a random foreground voxel. Default 0.33.
   double foreground_oversampling = 0.33;
-  // Validation: with folds = 0, a random validation_fraction of the cases (fixed seed); with
-  // folds = k >= 2, fold `fold` of a k-fold split. Defaults 0.2, 0, 0.
+  // Validation: with folds = 0, a random validation_fraction of the subjects (fixed seed); with
+  // folds = k >= 2, fold `fold` of a k-fold split of the subjects. Defaults 0.2, 0, 0.
   double validation_fraction = 0.2;
+  // Which cases belong to one subject (patient), so that splits never separate them: an
+  // ECMAScript regular expression searched in each case id; its first capture group (or the
+  // whole match when it has none) is the subject. Cases it does not match are subjects of their
+  // own. Default "" = every case is its own subject. ACDC ("patient001", "patient001_es"):
+  // "^(patient[0-9]+)".
+  std::string subject_pattern;
   int folds = 0;
   int fold = 0;
   int validate_every = 5;          // epochs, [1, 1000]
+  // Mixed precision: "auto" (bf16 where the CPU has bf16 instructions, and on CUDA; else fp32),
+  // "fp32", "bf16", "fp16" (CUDA). The loss is computed in fp32. Default "auto".
+  std::string precision = "auto";
+  // Weights and activations in channels-last-3D memory format (faster oneDNN bf16 kernels).
+  bool channels_last = true;
+  // Prepare the next batch (sampling, augmentation) on a background thread during the step.
+  bool background_batches = true;
   int seed = 12345;
   std::string device = "auto";     // auto, cpu, cuda
   int threads = 0;                 // LibTorch threads, 0 = all cores
@@ -111,10 +128,14 @@ struct TrainConfig {
     v.Field("weight_decay", weight_decay, 0.0, 1.0);
     v.Field("foreground_oversampling", foreground_oversampling, 0.0, 1.0);
     v.Field("validation_fraction", validation_fraction, 0.0, 0.9);
+    v.Field("subject_pattern", subject_pattern);
     v.Field("folds", folds, 0, 20);
     v.Field("fold", fold, 0, 19);
     v.Check(folds == 0 || fold < folds, "fold", "must be below folds");
     v.Field("validate_every", validate_every, 1, 1000);
+    v.Choice("precision", precision, {"auto", "fp32", "bf16", "fp16"});
+    v.Field("channels_last", channels_last);
+    v.Field("background_batches", background_batches);
     v.Field("seed", seed, 0, 2147483647);
     v.Choice("device", device, {"auto", "cpu", "cuda"});
     v.Field("threads", threads, 0, 256);
@@ -126,7 +147,12 @@ TrainConfig TrainConfigFromJson(const nlohmann::json& document);  // throws Conf
 nlohmann::json ToJson(const TrainConfig& config);
 
 struct TrainOptions {
-  bool resume = false;               // continue from OUT/checkpoint.pt
+  // Continue in OUT: from its last checkpoint (trainer_state.json: weights, optimizer state,
+  // iteration count; the random streams are a function of seed and iteration, so the run goes
+  // on exactly as if uninterrupted), or, when OUT holds no checkpoint but a model folder
+  // (model.json + weights.pt, e.g. a committed model copied there), from those weights and the
+  // iteration count in the card, with SGD momentum restarting from zero.
+  bool resume = false;
   std::string command_line;          // recorded in the model card
   // Stop after this many epochs in this invocation (0 = run to `epochs`); for smoke tests.
   int max_epochs_this_run = 0;
@@ -140,13 +166,31 @@ struct TrainSummary {
   std::vector<double> validation_dice;  // per foreground label, last validation (empty if none)
 };
 
-// Trains on `cache_dir`, writing into `out_dir`: model.json (card), weights.pt, checkpoint.pt,
-// optimizer.pt, trainer_state.json, training_log.csv, split.json. Throws InputError on a bad
-// cache, ConfigError on a config that does not fit the data.
+// Trains on `cache_dir`, writing into `out_dir`: model.json (card), weights.pt, the checkpoint
+// (checkpoint_eN.pt, optimizer_eN.pt and trainer_state.json naming them, written once per epoch,
+// each atomically, the state last), training_log.csv, split.json. The total iterations are
+// declared up front (epochs x iterations_per_epoch); the poly learning rate follows that schedule
+// across resumes. Throws InputError on a bad cache or checkpoint, ConfigError on a config that
+// does not fit the data or the device.
 TrainSummary Train(const std::filesystem::path& cache_dir, const std::filesystem::path& out_dir,
                    const TrainConfig& config, const TrainOptions& options);
 
-// Case ids split into (training, validation) by the config's rule; deterministic for a seed.
+// Seconds per training iteration (forward, Dice + CE loss with deep supervision, backward, SGD
+// step) of `architecture` on random batches [batch_size, C, patch] after `warmup` iterations,
+// averaged over `iterations`: the step `train` runs, for tools/bench_train. precision and
+// device as in TrainConfig. Throws std::invalid_argument for an unavailable device/precision.
+double SecondsPerTrainingIteration(const ArchitectureConfig& architecture, const Shape3& patch,
+                                   int batch_size, const std::string& precision,
+                                   bool channels_last, int warmup, int iterations,
+                                   const std::string& device);
+
+// The subject of a case id under `subject_pattern` (see TrainConfig); the id itself when the
+// pattern is empty or does not match. Throws ConfigError for an invalid regular expression.
+std::string SubjectOf(const std::string& case_id, const std::string& subject_pattern);
+
+// Case ids split into (training, validation) by the config's rule, whole subjects at a time:
+// the subjects are sorted, shuffled with the seed, and cut by validation_fraction or into folds.
+// Deterministic for a seed. With no subject pattern this is the former split of cases.
 std::pair<std::vector<std::string>, std::vector<std::string>> SplitCases(
     std::vector<std::string> ids, const TrainConfig& config);
 

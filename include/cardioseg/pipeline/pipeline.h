@@ -106,6 +106,7 @@ struct CaseRun {
   std::filesystem::path input, reference;
   CaseState state;
   imaging::ImageType::Pointer original;  // the volume as read, for preview.png
+  imaging::LabelMapType::Pointer reference_labels;  // read and checked against the input's grid
   nlohmann::json report, stage_reports;
   std::chrono::steady_clock::time_point start;
   std::size_t next_stage = 0;  // index of the first stage not yet run
@@ -113,7 +114,8 @@ struct CaseRun {
 
 // Index of the stage that uses the inference device, or stages.size() when there is none.
 std::size_t DeviceStageIndex(const Pipeline& pipeline);
-// Reads the input (stage "load"). Throws InputError.
+// Reads the input (stage "load") and the reference, if any, which must lie on the input's grid.
+// Throws InputError (for a reference on another grid, naming both grids).
 CaseRun BeginCase(const std::filesystem::path& input, const Pipeline& pipeline,
                   const std::filesystem::path& reference = {});
 // Runs the stages from run.next_stage up to, not including, `end`. Throws StageError/InputError.

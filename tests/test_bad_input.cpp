@@ -1,0 +1,203 @@
+// The bad-input matrix: every damaged or inconsistent input is generated here (no binary
+// fixtures) and must fail with exit code 1 (2 for usage and config), a message naming the file
+// and the cause, and nothing left in the output folder. In a batch the other cases still finish.
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <limits>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "cardioseg/imaging/io.h"
+#include "synthetic.h"
+#include "test_util.h"
+#include "tiny_model.h"
+
+namespace cardioseg {
+namespace {
+
+namespace fs = std::filesystem;
+using test::Quote;
+using test::RunCommand;
+
+const std::string kExe = CARDIOSEG_EXE;
+
+// NIfTI-1 header field offsets (nifti1.h).
+constexpr std::size_t kDim = 40, kPixdim = 76, kVoxOffset = 108, kSformCode = 254, kSrowX = 280;
+
+class BadInput : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Geometry g;
+    g.size = {24, 24, 8};
+    g.spacing = {1.5, 1.5, 6.0};
+    good_ = dir_ / "good.nii";  // uncompressed, so that header bytes can be patched in place
+    imaging::WriteImage(test::Sphere(g, 6.0, 100.0f, 10.0f, 1.0f).GetPointer(), good_);
+  }
+  // A copy of the good file (made on first use) with `values` written at `offset`.
+  template <class T>
+  fs::path Patched(const std::string& name, std::size_t offset, const std::vector<T>& values) {
+    const auto path = dir_ / name;
+    if (!fs::exists(path)) fs::copy_file(good_, path);
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(offset));
+    f.write(reinterpret_cast<const char*>(values.data()), static_cast<std::streamsize>(values.size() * sizeof(T)));
+    return path;
+  }
+  // Runs `cardioseg ARGS -o OUT` without a model and checks the failure.
+  void ExpectFails(const std::string& args, int code, const std::vector<std::string>& messages,
+                   const std::string& extra = " --set inference.unet.model=\"\"") {
+    const auto out = dir_ / "out";
+    const auto r = RunCommand(kExe + " " + args + " -o " + Quote(out) + extra);
+    EXPECT_EQ(r.exit_code, code) << r.output;
+    for (const auto& m : messages) EXPECT_NE(r.output.find(m), std::string::npos) << m << "\n" << r.output;
+    EXPECT_TRUE(!fs::exists(out) || fs::is_empty(out)) << "partial output left in " << out;
+    for (const auto& e : fs::directory_iterator(dir_.path())) {
+      EXPECT_EQ(e.path().filename().string().find(".partial-"), std::string::npos) << e.path();
+    }
+  }
+  test::TempDir dir_;
+  fs::path good_;
+};
+
+TEST_F(BadInput, NonFiniteSformIsRefusedNotAborted) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const auto path = Patched<float>("nan_sform.nii", kSrowX, {nan, 0, 0, 0});
+  Patched<short>("nan_sform.nii", kSformCode, {1});
+  ExpectFails("run " + Quote(path), 1, {"nan_sform.nii", "sform", "NaN or Inf"});
+  const float inf = std::numeric_limits<float>::infinity();
+  const auto path2 = Patched<float>("inf_sform.nii", kSrowX + 12, {inf});
+  Patched<short>("inf_sform.nii", kSformCode, {1});
+  ExpectFails("run " + Quote(path2), 1, {"inf_sform.nii", "NaN or Inf"});
+}
+
+TEST_F(BadInput, ZeroOrNonFinitePixdimIsRefused) {
+  const float bad[] = {0.0f, std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()};
+  for (int i = 0; i < 3; ++i) {
+    const auto name = "pixdim" + std::to_string(i) + ".nii";
+    const auto path = Patched<float>(name, kPixdim + 4 * (i + 1), {bad[i]});
+    ExpectFails("run " + Quote(path), 1, {name, "pixdim[" + std::to_string(i + 1) + "]", "voxel spacing"});
+  }
+}
+
+TEST_F(BadInput, ASformScaleThatDisagreesWithPixdimIsReported) {
+  // srow_x = (3, 0, 0, 0): column 1 is 3 mm long while pixdim[1] says 1.5 mm.
+  const auto path = Patched<float>("scaled.nii", kSrowX, {3.0f, 0.0f, 0.0f, 0.0f});
+  Patched<short>("scaled.nii", kSformCode, {1});
+  const auto out = dir_ / "scaled";
+  const auto r = RunCommand(kExe + " run " + Quote(path) + " -o " + Quote(out) +
+                            " --set inference.unet.model=\"\" --set preprocess.n4.enabled=false");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("sform column 1 has length 3 mm but pixdim[1] = 1.5 mm"), std::string::npos) << r.output;
+  const auto report = nlohmann::json::parse(std::ifstream(out / "report.json"));
+  ASSERT_TRUE(report["input"].contains("header_warnings")) << report["input"].dump();
+  EXPECT_NE(report["input"]["header_warnings"][0].get<std::string>().find("the spacing read is"),
+            std::string::npos);
+}
+
+TEST_F(BadInput, VoxOffsetInsideTheHeaderIsRefused) {
+  const auto path = Patched<float>("offset.nii", kVoxOffset, {100.0f});
+  ExpectFails("run " + Quote(path), 1, {"offset.nii", "vox_offset"});
+}
+
+TEST_F(BadInput, AHeaderClaimingAHugeVolumeIsRefusedBeforeAllocation) {
+  const auto path = Patched<short>("huge.nii", kDim, {3, 1024, 1024, 1024});
+  ExpectFails("run " + Quote(path), 1, {"huge.nii", "too large", "1024 x 1024 x 1024", "max_memory_gib"});
+  // The limit is configurable: a small one refuses even the good file.
+  ExpectFails("run " + Quote(good_) + " --set input.max_memory_gib=0.00001", 1, {"good.nii", "too large"});
+}
+
+TEST_F(BadInput, OutputPathThatIsAFileIsRefusedBeforeTheWork) {
+  std::ofstream(dir_ / "out") << "a file";
+  const auto r = RunCommand(kExe + " run " + Quote(good_) + " -o " + Quote(dir_ / "out") +
+                            " --set inference.unet.model=\"\"");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("is a file"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("load"), std::string::npos) << "the case ran before the check: " << r.output;
+}
+
+TEST_F(BadInput, ForeignFilesInTheOutputFolderAreNotMixedWith) {
+  fs::create_directories(dir_ / "mine");
+  std::ofstream(dir_ / "mine" / "thesis.docx") << "precious";
+  const auto r = RunCommand(kExe + " run " + Quote(good_) + " -o " + Quote(dir_ / "mine") +
+                            " --set inference.unet.model=\"\"");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("not a cardioseg output"), std::string::npos) << r.output;
+  EXPECT_TRUE(fs::exists(dir_ / "mine" / "thesis.docx"));
+}
+
+TEST_F(BadInput, ARerunReplacesThePreviousCaseWhole) {
+  const auto out = dir_ / "case";
+  const std::string base = kExe + " run " + Quote(good_) + " -o " + Quote(out) +
+                           " --set inference.unet.model=\"\" --set preprocess.n4.enabled=false";
+  ASSERT_EQ(RunCommand(base + " --save-intermediate").exit_code, 0);
+  ASSERT_TRUE(fs::exists(out / "standardized.nii.gz"));
+  const auto r = RunCommand(base);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(out / "report.json"));
+  EXPECT_FALSE(fs::exists(out / "standardized.nii.gz")) << "a file of the previous run was left";
+  // An orphaned staging folder of a killed run (pid that no longer runs) is cleaned up.
+  fs::create_directories(dir_ / ".case.partial-999999999-0");
+  ASSERT_EQ(RunCommand(base).exit_code, 0);
+  EXPECT_FALSE(fs::exists(dir_ / ".case.partial-999999999-0"));
+}
+
+// A reference on another grid (shifted origin, flipped axis) is refused, not scored.
+TEST_F(BadInput, ComparisonsRefuseAnotherGrid) {
+  Geometry g;
+  g.size = {24, 24, 8};
+  g.spacing = {1.5, 1.5, 6.0};
+  auto labels = imaging::MakeImage<imaging::LabelMapType>(g, 0);
+  for (std::size_t v = 24 * 24 * 2; v < 24 * 24 * 5; ++v) labels->GetBufferPointer()[v] = (v % 24 > 8) ? 1 : 0;
+  imaging::WriteLabelMap(labels.GetPointer(), dir_ / "a.nii.gz");
+  Geometry shifted = g;
+  shifted.origin[0] += 5.0;
+  auto moved = imaging::MakeImage<imaging::LabelMapType>(shifted, 0);
+  std::memcpy(moved->GetBufferPointer(), labels->GetBufferPointer(), g.NumberOfVoxels());
+  imaging::WriteLabelMap(moved.GetPointer(), dir_ / "shifted.nii.gz");
+  Geometry flipped = g;
+  flipped.direction = {-1, 0, 0, 0, 1, 0, 0, 0, 1};
+  auto mirrored = imaging::MakeImage<imaging::LabelMapType>(flipped, 0);
+  std::memcpy(mirrored->GetBufferPointer(), labels->GetBufferPointer(), g.NumberOfVoxels());
+  imaging::WriteLabelMap(mirrored.GetPointer(), dir_ / "flipped.nii.gz");
+  for (const char* other : {"shifted.nii.gz", "flipped.nii.gz"}) {
+    const auto r = RunCommand(kExe + " evaluate " + Quote(dir_ / "a.nii.gz") + " " + Quote(dir_ / other));
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_NE(r.output.find("different grids"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("origin"), std::string::npos) << r.output;
+  }
+  // run --gt: refused before the pipeline runs, nothing written.
+  fs::remove(good_);
+  imaging::WriteImage(test::Sphere(g, 6.0, 100.0f, 10.0f, 1.0f).GetPointer(), good_);
+  ExpectFails("run " + Quote(good_) + " --gt " + Quote(dir_ / "shifted.nii.gz"), 1,
+              {"shifted.nii.gz", "another grid"});
+}
+
+TEST_F(BadInput, ModelCardsThatDisagreeWithTheirWeightsAreRefused) {
+  const auto run_with = [&](const fs::path& model) {
+    return "run " + Quote(good_) + " --model " + Quote(model);
+  };
+  // 4-class weights under a card that says 2 classes.
+  test::WriteTinyModel(dir_ / "m4", 4, {1.5, 1.5, 6.0});
+  test::WriteTinyModel(dir_ / "m2", 2, {1.5, 1.5, 6.0});
+  fs::copy_file(dir_ / "m4" / "weights.pt", dir_ / "m2" / "weights.pt", fs::copy_options::overwrite_existing);
+  ExpectFails(run_with(dir_ / "m2"), 1, {"weights.pt", "do not match the architecture"}, "");
+  // Card fields out of range.
+  const auto edit = [&](const std::string& name, const std::function<void(nlohmann::json&)>& change) {
+    test::WriteTinyModel(dir_ / name, 2, {1.5, 1.5, 6.0});
+    auto card = nlohmann::json::parse(std::ifstream(dir_ / name / "model.json"));
+    change(card);
+    std::ofstream(dir_ / name / "model.json") << card.dump();
+    return dir_ / name;
+  };
+  ExpectFails(run_with(edit("classes", [](auto& c) { c["architecture"]["num_classes"] = 100000000; })), 1,
+              {"model.json", "num_classes"}, "");
+  ExpectFails(run_with(edit("label300", [](auto& c) { c["labels"][1]["value"] = 300; })), 1,
+              {"model.json", "300"}, "");
+  ExpectFails(run_with(edit("spacing", [](auto& c) { c["spacing_mm"][2] = -1.0; })), 1,
+              {"model.json", "spacing_mm"}, "");
+}
+
+}  // namespace
+}  // namespace cardioseg
