@@ -199,5 +199,65 @@ TEST_F(BadInput, ModelCardsThatDisagreeWithTheirWeightsAreRefused) {
               {"model.json", "spacing_mm"}, "");
 }
 
+TEST_F(BadInput, BrokenConfigsExitWith2NamingTheFileAndTheProblem) {
+  std::string deep(70000, '[');
+  deep += std::string(70000, ']');
+  std::ofstream(dir_ / "deep.json") << "{\"a\": " << deep << "}";
+  ExpectFails("run " + Quote(good_) + " --config " + Quote(dir_ / "deep.json"), 2,
+              {"deep.json", "nested deeper than"});
+  std::ofstream(dir_ / "overflow.json") << R"({"runtime": {"threads": 1e999}})";
+  ExpectFails("run " + Quote(good_) + " --config " + Quote(dir_ / "overflow.json"), 2,
+              {"overflow.json", "invalid JSON", "number overflow"});
+  std::ofstream(dir_ / "utf8.json") << "{\"input\": {\"dicom_series_uid\": \"\xff\xfe\"}}";
+  ExpectFails("run " + Quote(good_) + " --config " + Quote(dir_ / "utf8.json"), 2,
+              {"utf8.json", "invalid JSON", "UTF-8"});
+  fs::create_directories(dir_ / "folder.json");
+  ExpectFails("run " + Quote(good_) + " --config " + Quote(dir_ / "folder.json"), 1,
+              {"folder.json", "not a regular file"});
+}
+
+TEST_F(BadInput, MetaImageDataFileOutsideItsFolderOrShortIsRefused) {
+  fs::create_directories(dir_ / "upload");
+  const std::string header =
+      "ObjectType = Image\nNDims = 3\nDimSize = 8 8 4\nElementSpacing = 1 1 2\n"
+      "ElementType = MET_FLOAT\nElementDataFile = ";
+  std::ofstream(dir_ / "secret.raw", std::ios::binary) << std::string(8 * 8 * 4 * 4, '\x01');
+  std::ofstream(dir_ / "upload" / "escape.mhd") << header << "../secret.raw\n";
+  ExpectFails("run " + Quote(dir_ / "upload" / "escape.mhd"), 1,
+              {"escape.mhd", "outside the header's folder", "allow_external_data_files"});
+  std::ofstream(dir_ / "upload" / "short.raw", std::ios::binary) << std::string(100, '\x01');
+  std::ofstream(dir_ / "upload" / "short.mhd") << header << "short.raw\n";
+  ExpectFails("run " + Quote(dir_ / "upload" / "short.mhd"), 1, {"short.mhd", "truncated data file", "100 of 1024"});
+}
+
+TEST_F(BadInput, BatchResumeRedoesCasesOfAnotherModel) {
+  fs::create_directories(dir_ / "in");
+  fs::copy_file(good_, dir_ / "in" / "a.nii");
+  test::WriteTinyModel(dir_ / "m1", 2, {1.5, 1.5, 6.0});
+  test::WriteTinyModel(dir_ / "m3", 3, {1.5, 1.5, 6.0});
+  const std::string base = kExe + " batch " + Quote(dir_ / "in") + " -o " + Quote(dir_ / "out") +
+                           " --set preprocess.n4.enabled=false --set mesh.surface.enabled=false --resume";
+  auto r = RunCommand(base + " --model " + Quote(dir_ / "m1"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto summary = nlohmann::json::parse(std::ifstream(dir_ / "out" / "summary.json"));
+  EXPECT_EQ(summary["cases"][0]["status"], "done");
+  r = RunCommand(base + " --model " + Quote(dir_ / "m1"));
+  summary = nlohmann::json::parse(std::ifstream(dir_ / "out" / "summary.json"));
+  EXPECT_EQ(summary["cases"][0]["status"], "skipped") << r.output;
+  // Another model's weights: redone.
+  r = RunCommand(base + " --model " + Quote(dir_ / "m3"));
+  summary = nlohmann::json::parse(std::ifstream(dir_ / "out" / "summary.json"));
+  EXPECT_EQ(summary["cases"][0]["status"], "done") << r.output;
+  // A changed config is another result: redone.
+  r = RunCommand(base + " --model " + Quote(dir_ / "m3") + " --set postprocess.components.largest_component=false");
+  summary = nlohmann::json::parse(std::ifstream(dir_ / "out" / "summary.json"));
+  EXPECT_EQ(summary["cases"][0]["status"], "done") << r.output;
+  // No inference at all, as `run` allows.
+  r = RunCommand(kExe + " batch " + Quote(dir_ / "in") + " -o " + Quote(dir_ / "plain") +
+                 " --set inference.unet.model=\"\" --set preprocess.n4.enabled=false");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(dir_ / "plain" / "a" / "report.json")) << r.output;
+}
+
 }  // namespace
 }  // namespace cardioseg

@@ -66,7 +66,8 @@ int RunBatchCommand(const BatchCommandOptions& o) {
   // CPU it competes with the other workers for the same cores (measured: slower), so "auto"
   // turns it on for CUDA only.
   options.overlap = o.overlap == "on" ||
-                    (o.overlap == "auto" && pipeline.model.value("device", "") == "cuda");
+                    (o.overlap == "auto" && pipeline.model.is_object() &&
+                     pipeline.model.value("device", "") == "cuda");
   const auto result = pipeline::RunBatch(cases, o.output_dir, pipeline, options, g_stop);
   spdlog::info("batch: {} done, {} skipped, {} failed, {} not run; summary in {}/{}.csv",
                result.done, result.skipped, result.failed, result.not_run, o.output_dir, summary);

@@ -23,18 +23,50 @@ int ThreadCount(int requested) {
   return requested > 0 ? requested : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
-json ReadJsonFile(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  if (!in) {
-    throw InputError(path.string(), std::filesystem::exists(path) ? "cannot be opened"
-                                                                   : "no such file");
+json ParseJsonText(const std::string& text, const std::string& origin) {
+  // Nesting depth, outside strings: deep documents are refused before any recursive code sees
+  // them (a config of ~70,000 nested arrays used to overflow the stack).
+  constexpr int kMaxDepth = 64;
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxDepth) {
+        throw ConfigError(origin + ": invalid JSON: nested deeper than " + std::to_string(kMaxDepth) +
+                          " levels");
+      }
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
   }
   json document;
   try {
-    document = json::parse(in);
-  } catch (const json::parse_error& e) {
-    throw ConfigError(path.string() + ": invalid JSON: " + e.what());
+    document = json::parse(text);
+    (void)document.dump();  // strings must be valid UTF-8 (reports echo them)
+  } catch (const json::exception& e) {
+    std::string what = e.what();
+    if (const auto p = what.find("] "); what.rfind("[json.exception.", 0) == 0 && p != std::string::npos) {
+      what = what.substr(p + 2);
+    }
+    throw ConfigError(origin + ": invalid JSON: " + what);
   }
+  return document;
+}
+
+json ReadJsonFile(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) throw InputError(path.string(), "no such file");
+  if (!std::filesystem::is_regular_file(path, ec)) throw InputError(path.string(), "not a regular file");
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  if (!in || !(text << in.rdbuf())) throw InputError(path.string(), "cannot be read");
+  json document = ParseJsonText(text.str(), path.string());
   if (!document.is_object()) {
     throw ConfigError(path.string() + ": expected a JSON object at the top level");
   }

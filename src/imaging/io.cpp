@@ -4,7 +4,10 @@
 #include <cmath>
 #include <algorithm>
 #include <cstring>
+#include <fstream>
+#include <map>
 #include <memory>
+#include <sstream>
 #include <optional>
 
 #include <unistd.h>
@@ -163,6 +166,65 @@ std::vector<std::string> CheckNiftiHeader(const fs::path& path, const nifti_imag
     }
   }
   return warnings;
+}
+
+// MetaImage (.mhd): the data file named by ElementDataFile must stay in the header's folder
+// (unless allowed), and an uncompressed one must hold every voxel the header declares (ITK reads
+// a short raw file without a word).
+void CheckMetaImageHeader(const fs::path& path, const config::InputConfig& input) {
+  std::ifstream in(path);
+  std::string line, data_file, element_type;
+  std::vector<std::size_t> dims;
+  int channels = 1;
+  bool compressed = false;
+  const auto trim = [](std::string v) {
+    const auto a = v.find_first_not_of(" \t\r"), b = v.find_last_not_of(" \t\r");
+    return a == std::string::npos ? std::string() : v.substr(a, b - a + 1);
+  };
+  while (std::getline(in, line)) {
+    const auto eq = line.find('=');
+    if (eq == std::string::npos) continue;
+    const std::string key = trim(line.substr(0, eq)), value = trim(line.substr(eq + 1));
+    if (key == "ElementDataFile") data_file = value;
+    else if (key == "ElementType") element_type = value;
+    else if (key == "ElementNumberOfChannels") channels = std::max(1, std::atoi(value.c_str()));
+    else if (key == "CompressedData") compressed = value == "True" || value == "true";
+    else if (key == "DimSize") {
+      std::istringstream ds(value);
+      for (long long d; ds >> d;) dims.push_back(d > 0 ? static_cast<std::size_t>(d) : 0);
+    }
+    if (key == "ElementDataFile") break;  // the header ends here
+  }
+  if (data_file.empty() || data_file == "LOCAL" || data_file == "LIST" ||
+      data_file.find('%') != std::string::npos) {
+    return;
+  }
+  const fs::path named(data_file);
+  const fs::path folder = fs::absolute(path).parent_path();
+  const fs::path resolved = fs::weakly_canonical(named.is_absolute() ? named : folder / named);
+  const fs::path canonical_folder = fs::weakly_canonical(folder);
+  const auto rel = resolved.lexically_relative(canonical_folder);
+  const bool outside = rel.empty() || *rel.begin() == "..";
+  if (outside && !input.allow_external_data_files) {
+    throw InputError(path.string(), "ElementDataFile '" + data_file +
+                                        "' lies outside the header's folder; set "
+                                        "input.allow_external_data_files=true to read it");
+  }
+  static const std::map<std::string, int> kBytes = {
+      {"MET_UCHAR", 1}, {"MET_CHAR", 1}, {"MET_USHORT", 2}, {"MET_SHORT", 2}, {"MET_UINT", 4},
+      {"MET_INT", 4}, {"MET_FLOAT", 4}, {"MET_DOUBLE", 8}, {"MET_ULONG", 8}, {"MET_LONG", 8},
+      {"MET_ULONG_LONG", 8}, {"MET_LONG_LONG", 8}};
+  const auto bytes = kBytes.find(element_type);
+  std::error_code ec;
+  if (compressed || bytes == kBytes.end() || dims.empty() || !fs::exists(resolved, ec)) return;
+  double expected = double(bytes->second) * channels;
+  for (auto d : dims) expected *= double(d);
+  const double available = double(fs::file_size(resolved, ec));
+  if (!ec && available < expected) {
+    throw InputError(path.string(), fmt::format("truncated data file {}: {:.0f} of {:.0f} bytes "
+                                                "the header declares", resolved.string(), available,
+                                                expected));
+  }
 }
 
 // ITK 5.2's NIfTI reader accepts a .nii.gz cut short and returns partly blank voxels, so the
@@ -385,6 +447,7 @@ LoadedVolume ReadFile(const fs::path& path, const config::InputConfig& input) {
   io->SetFileName(path.string());
   std::vector<std::string> warnings;
   if (IsNifti(path)) warnings = RequireCompleteNifti(path, input);
+  if (SplitExtension(path.filename().string()).second == ".mhd") CheckMetaImageHeader(path, input);
   LoadedVolume volume;
   try {
     io->ReadImageInformation();

@@ -3,8 +3,10 @@
 #include <cmath>
 #include <fstream>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 
+#include "cardioseg/core/config.h"
 #include "cardioseg/core/error.h"
 
 namespace cardioseg::nn {
@@ -133,10 +135,14 @@ ModelCard ModelCardFromJson(const json& j) {
 
 ModelCard ReadModelCard(const std::filesystem::path& model_dir) {
   const auto path = model_dir / "model.json";
-  std::ifstream in(path);
-  if (!in) throw InputError(path.string(), "no model card (model.json) in the model folder");
+  std::ifstream in(path, std::ios::binary);
+  if (!in || !std::filesystem::is_regular_file(path)) {
+    throw InputError(path.string(), "no model card (model.json) in the model folder");
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
   try {
-    return ModelCardFromJson(json::parse(in));
+    return ModelCardFromJson(config::ParseJsonText(text.str(), path.string()));
   } catch (const std::exception& e) {
     throw InputError(path.string(), std::string("invalid model card: ") + e.what());
   }

@@ -91,11 +91,18 @@ std::vector<BatchCase> SelectShard(const std::vector<BatchCase>& cases, int shar
   return out;
 }
 
-bool CaseComplete(const fs::path& case_dir) {
+bool CaseComplete(const fs::path& case_dir, const Pipeline* pipeline) {
   std::ifstream in(case_dir / "report.json");
   if (!in) return false;
   try {
     const json report = json::parse(in);
+    if (pipeline) {
+      if (report.value("config", json()) != config::ToJson(pipeline->effective)) return false;
+      const json model = report.value("model", json());
+      const std::string made_with = model.is_object() ? model.value("weights_sha256", "") : "";
+      const std::string now = pipeline->model.is_object() ? pipeline->model.value("weights_sha256", "") : "";
+      if (made_with != now) return false;
+    }
     for (const auto& o : report.at("outputs")) {
       const fs::path file = case_dir / o.at("file").get<std::string>();
       std::error_code ec;
@@ -169,11 +176,11 @@ BatchResult RunBatch(const std::vector<BatchCase>& cases, const fs::path& output
   };
   // Under --resume, whether case i's outputs are complete (checksums: call without `mutex`).
   auto already_done = [&](std::size_t i) {
-    return options.resume && CaseComplete(output_dir / cases[i].id);
+    return options.resume && CaseComplete(output_dir / cases[i].id, &pipeline);
   };
   const auto skipped_row = [&](std::size_t i) {
     return json{{"case", cases[i].id}, {"input", cases[i].input.string()}, {"status", "skipped"},
-                {"reason", "outputs complete (resume)"}};
+                {"reason", "outputs complete, same model and config (resume)"}};
   };
 
   // Without overlap: each worker runs whole cases.

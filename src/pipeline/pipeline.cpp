@@ -304,7 +304,8 @@ Pipeline BuildPipeline(const config::Config& config) {
     p.labels = card.labels;
     p.model = {{"path", dir.string()}, {"name", card.name}, {"format", card.format},
                {"weights", card.weights}, {"device", predictor->device()},
-               {"spacing_mm", card.spacing_mm}, {"patch_size_dhw", card.patch_size}};
+               {"spacing_mm", card.spacing_mm}, {"patch_size_dhw", card.patch_size},
+               {"weights_sha256", Sha256OfFile(dir / card.weights)}};
   }
   const bool keep = config.output.save_intermediate;
   const auto& pre = p.effective.preprocess;

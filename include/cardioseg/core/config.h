@@ -31,11 +31,16 @@ struct InputConfig {
   // probabilities: 12 x 4 bytes a voxel); a larger input is refused with its sizes named.
   // GiB; default 0 = half of the physical memory. Range [0, 65536].
   double max_memory_gib = 0;
+  // Let a MetaImage header (.mhd) name a data file outside its own folder (ElementDataFile with
+  // an absolute path or ".."). Default false: cardioseg may be fed untrusted uploads, and such a
+  // header could make it read any file on the system.
+  bool allow_external_data_files = false;
 
   template <class V> void Visit(V& v) {
     v.Field("dicom_series_uid", dicom_series_uid);
     v.Field("phase", phase, 0, 1000);
     v.Field("max_memory_gib", max_memory_gib, 0.0, 65536.0);
+    v.Field("allow_external_data_files", allow_external_data_files);
   }
 };
 
@@ -321,6 +326,11 @@ nlohmann::json ToJson(const Config& config);
 // Reads a JSON file. Throws InputError if it cannot be read, ConfigError (with the file name and
 // the parser's position) if it is not valid JSON or not an object.
 nlohmann::json ReadJsonFile(const std::filesystem::path& path);
+
+// Parses JSON text from `origin` (a file name, for messages). Throws ConfigError "ORIGIN:
+// invalid JSON: ..." for a syntax error, a number out of range, invalid UTF-8 in a string, or
+// nesting deeper than 64 levels.
+nlohmann::json ParseJsonText(const std::string& text, const std::string& origin);
 
 // Applies one "dotted.path=value" override to `document`. The value is parsed as JSON when it
 // parses (numbers, booleans, arrays), otherwise taken as a string. Throws UsageError when the

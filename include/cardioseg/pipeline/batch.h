@@ -50,7 +50,8 @@ BatchResult RunBatch(const std::vector<BatchCase>& cases, const std::filesystem:
                      const std::atomic<bool>& stop);
 
 // True when output_dir/report.json exists and every file it lists as output exists with the
-// recorded size and SHA-256.
-bool CaseComplete(const std::filesystem::path& case_dir);
+// recorded size and SHA-256, and, for a `pipeline` given, the case was made with the same
+// resolved config and model weights (SHA-256): outputs of another model or config are redone.
+bool CaseComplete(const std::filesystem::path& case_dir, const Pipeline* pipeline = nullptr);
 
 }  // namespace cardioseg::pipeline
