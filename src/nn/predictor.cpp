@@ -30,6 +30,7 @@ struct Predictor::Impl {
   std::filesystem::path dir;
   PredictorOptions options;
   torch::Device device{torch::kCPU};
+  Precision precision = Precision::kFloat32;
   UNet unet{nullptr};
   std::shared_ptr<torch::jit::script::Module> script;
 };
@@ -39,6 +40,7 @@ Predictor::~Predictor() = default;
 const ModelCard& Predictor::card() const { return impl_->card; }
 const std::filesystem::path& Predictor::model_dir() const { return impl_->dir; }
 std::string Predictor::device() const { return impl_->device.str(); }
+std::string Predictor::precision() const { return PrecisionName(impl_->precision); }
 
 std::unique_ptr<Predictor> Predictor::Load(const std::filesystem::path& model_dir,
                                            const PredictorOptions& options) {
@@ -51,6 +53,21 @@ std::unique_ptr<Predictor> Predictor::Load(const std::filesystem::path& model_di
     impl.device = ResolveDevice(options.device);
   } catch (const std::invalid_argument& e) {
     throw InputError(model_dir.string(), e.what());
+  }
+  // "auto": bf16 on a CPU with bf16 instructions, fp16 on CUDA (as before), fp32 elsewhere.
+  if (options.precision == "auto") {
+    impl.precision = impl.device.is_cuda() ? Precision::kFloat16
+                     : CpuHasBf16()        ? Precision::kBFloat16
+                                           : Precision::kFloat32;
+    if (!impl.device.is_cuda() && !CpuHasBf16()) {
+      spdlog::info("this CPU has no bfloat16 instructions: inference runs in fp32");
+    }
+  } else {
+    try {
+      impl.precision = ResolvePrecision(options.precision, impl.device);
+    } catch (const std::invalid_argument& e) {
+      throw ConfigError(std::string("inference.unet.precision: ") + e.what());
+    }
   }
   torch::set_num_threads(config::ThreadCount(options.threads));
   const auto weights = model_dir / impl.card.weights;
@@ -110,7 +127,7 @@ std::vector<float> Predictor::PredictProbabilities(const std::vector<float>& vol
   sw.patch = impl.card.patch_size;
   sw.step_fraction = impl.options.step_fraction;
   sw.batch_tiles = impl.options.batch_tiles;
-  sw.precision = impl.options.fp16 ? Precision::kFloat16 : Precision::kFloat32;
+  sw.precision = impl.precision;
   if (impl.options.mirroring) {
     // Mirror in-plane always; along D only where the network convolves across slices.
     sw.mirror_axes = {1, 2};
@@ -136,6 +153,12 @@ std::vector<float> Predictor::PredictProbabilities(const std::vector<float>& vol
     stats->tiles = tiles;
     stats->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     stats->device = impl.device.str();
+    stats->precision = PrecisionName(impl.precision);
+    const int mirrorings = 1 << sw.mirror_axes.size();
+    stats->forward_passes = tiles * mirrorings;
+    if (!impl.script) {
+      stats->gflop = ForwardFlops(impl.card.architecture, impl.card.patch_size) * stats->forward_passes / 1e9;
+    }
   }
   const float* p = probabilities.data_ptr<float>();
   return std::vector<float>(p, p + probabilities.numel());

@@ -78,6 +78,30 @@ UNetImpl::UNetImpl(const ArchitectureConfig& config) : config_(config) {
   }
 }
 
+double ForwardFlops(const ArchitectureConfig& config, const Shape3& patch) {
+  const auto channels = LevelChannels(config);
+  const int n = static_cast<int>(config.levels.size());
+  const auto prod = [](const Shape3& s) { return double(s[0]) * double(s[1]) * double(s[2]); };
+  std::vector<Shape3> size(n);
+  Shape3 current = patch;
+  double flops = 0;
+  for (int l = 0; l < n; ++l) {
+    const auto& lv = config.levels[l];
+    for (int a = 0; a < 3; ++a) current[a] = std::max<int64_t>(1, current[a] / lv.stride[a]);
+    size[l] = current;
+    const int in = l == 0 ? config.in_channels : channels[l - 1];
+    flops += 2.0 * in * channels[l] * prod(lv.kernel) * prod(current);
+    flops += 2.0 * channels[l] * channels[l] * prod(lv.kernel) * prod(current);
+  }
+  for (int l = n - 2; l >= 0; --l) {
+    flops += 2.0 * channels[l + 1] * channels[l] * prod(config.levels[l + 1].stride) * prod(size[l + 1]);
+    flops += 2.0 * (2 * channels[l]) * channels[l] * prod(config.levels[l].kernel) * prod(size[l]);
+    flops += 2.0 * channels[l] * channels[l] * prod(config.levels[l].kernel) * prod(size[l]);
+  }
+  flops += 2.0 * channels[0] * config.num_classes * prod(size[0]);
+  return flops;
+}
+
 torch::Tensor UNetImpl::RunBlocks(std::vector<Block>& blocks, torch::Tensor x) {
   for (auto& b : blocks) {
     x = torch::leaky_relu(b.norm->forward(b.conv->forward(x)), 0.01);

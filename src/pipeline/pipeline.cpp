@@ -154,8 +154,12 @@ class UNetStage : public Stage {
                {"crop_start", box.start},
                {"crop_size", box.size},
                {"model_grid", ToJson(grid)},
+               {"precision", stats.precision},
                {"tiles", stats.tiles},
+               {"forward_passes", stats.forward_passes},
                {"tiles_per_s", stats.seconds > 0 ? stats.tiles / stats.seconds : 0.0},
+               {"gflop", stats.gflop},
+               {"gflop_per_s", stats.seconds > 0 ? stats.gflop / stats.seconds : 0.0},
                {"resample_to_model_s", resample_s},
                {"network_s", stats.seconds},
                {"resample_to_input_s", Seconds(start)}};
@@ -278,7 +282,7 @@ Pipeline BuildPipeline(const config::Config& config) {
     options.step_fraction = unet.step_fraction;
     options.batch_tiles = unet.batch_tiles;
     options.mirroring = unet.mirroring;
-    options.fp16 = unet.fp16;
+    options.precision = unet.precision;
     predictor = nn::Predictor::Load(dir, options);
     const auto& card = predictor->card();
     // The network expects the preprocessing it was trained with.

@@ -176,8 +176,10 @@ struct UNetInferenceConfig {
   int batch_tiles = 2;
   // Mirroring test-time augmentation (averages flipped predictions; 4-8x slower). Default false.
   bool mirroring = false;
-  // Half-precision autocast on CUDA. Default true.
-  bool fp16 = true;
+  // Precision of the network: "auto" (bfloat16 autocast on a CPU with bf16 instructions,
+  // AVX512_BF16 or AMX; float16 on CUDA; fp32 elsewhere), "fp32", "bf16" (CPU with bf16
+  // instructions, or CUDA), "fp16" (CUDA). The report names the precision used. Default "auto".
+  std::string precision = "auto";
 
   template <class V> void Visit(V& v) {
     v.Field("model", model);
@@ -185,7 +187,7 @@ struct UNetInferenceConfig {
     v.Field("step_fraction", step_fraction, 0.1, 1.0);
     v.Field("batch_tiles", batch_tiles, 1, 64);
     v.Field("mirroring", mirroring);
-    v.Field("fp16", fp16);
+    v.Choice("precision", precision, {"auto", "fp32", "bf16", "fp16"});
   }
 };
 

@@ -82,6 +82,11 @@ class AutocastScope {
 // (NDHWC strides), which oneDNN's bf16 convolutions prefer. Values are unchanged.
 void ToChannelsLast3d(torch::nn::Module& module);
 
+// Floating-point operations (2 x multiply-adds) of the convolutions and transposed convolutions
+// of one inference forward pass of UNet(config) on a [1, C, patch] tile; normalisation,
+// activations and attention gates are left out (under 1 %).
+double ForwardFlops(const ArchitectureConfig& config, const Shape3& patch);
+
 // Channels at each level: base x 2^level, capped at max_channels.
 std::vector<int> LevelChannels(const ArchitectureConfig& config);
 

@@ -18,13 +18,17 @@ struct PredictorOptions {
   double step_fraction = 0.5;   // tile step / patch
   int batch_tiles = 2;          // tiles per forward pass
   bool mirroring = false;       // test-time augmentation by flips
-  bool fp16 = true;             // autocast to half precision on CUDA
+  // "auto", "fp32", "bf16", "fp16": see UNetInferenceConfig::precision in core/config.h.
+  std::string precision = "auto";
 };
 
 struct PredictionStats {
-  int tiles = 0;
-  double seconds = 0;
+  int tiles = 0;               // tiles of the sliding window (before mirroring)
+  int forward_passes = 0;      // tiles x mirrorings
+  double seconds = 0;          // network time, s
+  double gflop = 0;            // multiply-adds x 2 of the convolutions, all forward passes
   std::string device;
+  std::string precision;       // "fp32", "bf16", "fp16"
 };
 
 // LibTorch version, threads, CPU capability and the CUDA devices it sees, for `cardioseg info`.
@@ -40,6 +44,7 @@ class Predictor {
   const ModelCard& card() const;
   const std::filesystem::path& model_dir() const;
   std::string device() const;
+  std::string precision() const;  // the resolved precision: "fp32", "bf16" or "fp16"
 
   // `volume`: [C, D, H, W] float32 at the card's spacing, C = in_channels, already normalised.
   // Returns softmax probabilities [K, D, H, W] (K = num_classes). Throws std::invalid_argument on
