@@ -4,6 +4,9 @@
 #
 #   scripts/evaluate-model.sh MODEL_DIR DATASET_DIR OUT_DIR [CARDIOSEG]
 #
+# Extra `run` arguments come from CARDIOSEG_RUN_ARGS, e.g.
+#   CARDIOSEG_RUN_ARGS="--set inference.unet.precision=fp32" scripts/evaluate-model.sh ...
+#
 # DATASET_DIR has the MSD layout (imagesTr/, labelsTr/). Results: OUT_DIR/<case>/ (run outputs)
 # and OUT_DIR/metrics.csv, OUT_DIR/metrics.json (mean and sd per label).
 set -euo pipefail
@@ -15,6 +18,8 @@ for c in $cases; do
   image=$(ls "$dataset/imagesTr/$c".nii* | head -n1)
   label=$(ls "$dataset/labelsTr/$c".nii* | head -n1)
   ln -sf "$(realpath "$label")" "$out/truth/$(basename "$label")"
-  "$exe" --log-level warn run "$image" -o "$out/$c" --model "$model" --set mesh.surface.enabled=false
+  # shellcheck disable=SC2086  # CARDIOSEG_RUN_ARGS is a list of words
+  "$exe" --log-level warn run "$image" -o "$out/$c" --model "$model" --set mesh.surface.enabled=false \
+    --set output.preview=false ${CARDIOSEG_RUN_ARGS:-}
 done
 "$exe" evaluate "$out" "$out/truth" -o "$out"

@@ -253,6 +253,73 @@ TEST(CliAllPhases, SegmentsEveryPhaseAndWritesTheVolumeCurve) {
   EXPECT_FALSE(fs::exists(out3.path() / "x"));
 }
 
+// A 4D cine NIfTI of `phases` spheres shrinking over time; phase `blank` (if >= 0) is all zeros.
+void WriteCine(const fs::path& path, unsigned phases, int blank = -1) {
+  using Image4 = itk::Image<float, 4>;
+  auto image = Image4::New();
+  Image4::SizeType size{{24, 24, 6, phases}};
+  image->SetRegions(Image4::RegionType(size));
+  Image4::SpacingType spacing;
+  spacing[0] = spacing[1] = 2.0;
+  spacing[2] = 10.0;
+  spacing[3] = 40.0;
+  image->SetSpacing(spacing);
+  image->Allocate();
+  for (unsigned t = 0; t < phases; ++t) {
+    Geometry g;
+    g.size = {24, 24, 6};
+    g.spacing = {2.0, 2.0, 10.0};
+    const auto phase = test::Sphere(g, 20.0 - 4.0 * t, 200.0f, 20.0f, 3.0f, 11 + t);
+    float* dst = image->GetBufferPointer() + t * g.NumberOfVoxels();
+    if (static_cast<int>(t) == blank) {
+      std::fill(dst, dst + g.NumberOfVoxels(), 0.0f);
+    } else {
+      std::copy(phase->GetBufferPointer(), phase->GetBufferPointer() + g.NumberOfVoxels(), dst);
+    }
+  }
+  auto writer = itk::ImageFileWriter<Image4>::New();
+  writer->SetInput(image);
+  writer->SetFileName(path.string());
+  writer->Update();
+}
+
+nlohmann::json N4Details(const fs::path& report_file) {
+  const auto report = nlohmann::json::parse(std::ifstream(report_file));
+  for (const auto& s : report["stages"]) {
+    if (s["name"] == "preprocess.n4") return s["details"];
+  }
+  return nullptr;
+}
+
+TEST(CliAllPhases, OneBiasFieldServesEveryPhaseAndAFailedPhaseLeavesNothing) {
+  test::TempDir dir, out;
+  WriteCine(dir / "cine.nii.gz", 3);
+  const std::string base = kExe + " run " + Quote(dir / "cine.nii.gz") +
+                           " --all-phases --set inference.unet.model=\"\" --set mesh.surface.enabled=false";
+  auto r = RunCommand(base + " -o " + Quote(out / "shared"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_FALSE(N4Details(out / "shared/phase_00/report.json").contains("reused_field_of_phase"));
+  for (const char* p : {"phase_01", "phase_02"}) {
+    const auto d = N4Details(out / "shared" / p / "report.json");
+    ASSERT_TRUE(d.contains("reused_field_of_phase")) << p << d.dump();
+    EXPECT_EQ(d["reused_field_of_phase"], 0);
+  }
+  r = RunCommand(base + " -o " + Quote(out / "own") + " --set preprocess.n4.reuse_across_phases=false");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_FALSE(N4Details(out / "own/phase_01/report.json").contains("reused_field_of_phase"));
+  // Phase 2 blank: its own N4 fit fails, and no phase of the series is left behind.
+  WriteCine(dir / "broken.nii.gz", 3, 2);
+  r = RunCommand(kExe + " run " + Quote(dir / "broken.nii.gz") + " -o " + Quote(out / "broken") +
+                 " --all-phases --set inference.unet.model=\"\" --set mesh.surface.enabled=false"
+                 " --set preprocess.n4.reuse_across_phases=false");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("broken.nii.gz"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(out / "broken")) << "phases of a failed series were left";
+  for (const auto& e : fs::directory_iterator(out.path())) {
+    EXPECT_EQ(e.path().filename().string().find(".partial-"), std::string::npos) << e.path();
+  }
+}
+
 // evaluate --mask scores only inside the mask: a prediction that differs from the reference only
 // outside the mask is perfect with it and imperfect without.
 TEST(CliEvaluate, MaskRestrictsScoringToTheContouredSlices) {

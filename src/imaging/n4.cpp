@@ -1,5 +1,7 @@
 #include "cardioseg/imaging/n4.h"
 
+#include <limits>
+
 #include <algorithm>
 #include <cmath>
 
@@ -54,7 +56,18 @@ N4Result CorrectBiasField(const ImageType* input, const config::N4Config& config
   const Geometry g = GeometryOf(input);
   const std::size_t n = g.NumberOfVoxels();
   const float* in = input->GetBufferPointer();
-  const float min_value = *std::min_element(in, in + n);
+  std::size_t non_finite = 0;
+  for (std::size_t i = 0; i < n; ++i) non_finite += !std::isfinite(in[i]);
+  if (non_finite > 0) {
+    throw StageError(kStage, std::to_string(non_finite) + " voxels are NaN or Inf: the image data is "
+                             "corrupt or not a magnitude image");
+  }
+  const auto [lowest, highest] = std::minmax_element(in, in + n);
+  if (*lowest == *highest) {
+    throw StageError(kStage, "the image is constant (every voxel " + std::to_string(*lowest) +
+                             "): nothing to correct or segment");
+  }
+  const float min_value = *lowest;
   result.intensity_shift = min_value <= 0 ? 1.0 - min_value : 0.0;
 
   auto shifted = MakeImage<ImageType>(g);
@@ -141,6 +154,26 @@ N4Result CorrectBiasField(const ImageType* input, const config::N4Config& config
     bias[i] = std::exp(log_field[i][0]);
     out[i] = s[i] / bias[i] - shift;
   }
+  return result;
+}
+
+N4Result ApplyBiasField(const ImageType* image, const ImageType* bias_field) {
+  const Geometry g = GeometryOf(image);
+  if (!SameGrid(g, GeometryOf(bias_field))) {
+    throw StageError(kStage, "the bias field to reuse lies on another grid than this volume");
+  }
+  const std::size_t n = g.NumberOfVoxels();
+  const float* in = image->GetBufferPointer();
+  const float* bias = bias_field->GetBufferPointer();
+  float min_value = std::numeric_limits<float>::infinity();
+  for (std::size_t i = 0; i < n; ++i) min_value = std::min(min_value, in[i]);
+  N4Result result;
+  result.intensity_shift = min_value <= 0 ? 1.0 - min_value : 0.0;
+  const auto shift = static_cast<float>(result.intensity_shift);
+  result.corrected = MakeImage<ImageType>(g);
+  float* out = result.corrected->GetBufferPointer();
+  for (std::size_t i = 0; i < n; ++i) out[i] = (in[i] + shift) / bias[i] - shift;
+  result.bias_field = const_cast<ImageType*>(bias_field);
   return result;
 }
 

@@ -45,11 +45,25 @@ double Seconds(Clock::time_point since) {
 
 class N4Stage : public Stage {
  public:
-  N4Stage(const config::N4Config& config, bool keep) : config_(config), keep_(keep) {}
+  N4Stage(const config::N4Config& config, bool keep, std::shared_ptr<SharedBiasField> shared)
+      : config_(config), keep_(keep), shared_(std::move(shared)) {}
   std::string Name() const override { return "preprocess.n4"; }
   void Run(CaseState& state, json& details) override {
-    auto result = imaging::CorrectBiasField(state.image.GetPointer(), config_);
-    details = imaging::ToJson(result);
+    const bool share = shared_ && shared_->active && config_.reuse_across_phases;
+    imaging::N4Result result;
+    if (share && shared_->field &&
+        SameGrid(imaging::GeometryOf(shared_->field.GetPointer()), imaging::GeometryOf(state.image.GetPointer()))) {
+      result = imaging::ApplyBiasField(state.image.GetPointer(), shared_->field.GetPointer());
+      details = imaging::ToJson(result);
+      details["reused_field_of_phase"] = shared_->fitted_on_phase;
+    } else {
+      result = imaging::CorrectBiasField(state.image.GetPointer(), config_);
+      details = imaging::ToJson(result);
+      if (share) {
+        shared_->field = result.bias_field;
+        shared_->fitted_on_phase = state.phase;
+      }
+    }
     state.image = result.corrected;
     if (keep_) {
       state.intermediates.emplace_back("n4_corrected.nii.gz", result.corrected);
@@ -60,6 +74,7 @@ class N4Stage : public Stage {
  private:
   config::N4Config config_;
   bool keep_;
+  std::shared_ptr<SharedBiasField> shared_;
 };
 
 class IntensityStage : public Stage {
@@ -291,6 +306,8 @@ Pipeline BuildPipeline(const config::Config& config) {
       if (card.preprocessing.contains("n4")) {
         pre.n4 = config::SectionFromJson<config::N4Config>(card.preprocessing["n4"],
                                                            "model.json preprocessing.n4");
+        // How phases share a field is the run's choice, not the model's.
+        pre.n4.reuse_across_phases = config.preprocess.n4.reuse_across_phases;
       }
       if (card.preprocessing.contains("intensity")) {
         pre.intensity = config::SectionFromJson<config::IntensityConfig>(
@@ -313,7 +330,7 @@ Pipeline BuildPipeline(const config::Config& config) {
   }
   const bool keep = config.output.save_intermediate;
   const auto& pre = p.effective.preprocess;
-  if (pre.n4.enabled) p.stages.push_back(std::make_unique<N4Stage>(pre.n4, keep));
+  if (pre.n4.enabled) p.stages.push_back(std::make_unique<N4Stage>(pre.n4, keep, p.shared_bias_field));
   if (pre.intensity.method != "none") {
     p.stages.push_back(std::make_unique<IntensityStage>(pre.intensity, keep));
   }
@@ -364,6 +381,7 @@ CaseRun BeginCase(const fs::path& input, const Pipeline& pipeline, const fs::pat
   run.original = loaded.image;  // for preview.png
   CaseState& state = run.state;
   state.label_table = pipeline.labels;
+  state.phase = pipeline.effective.input.phase;
   state.image = loaded.image;
   state.input_geometry = imaging::GeometryOf(loaded.image.GetPointer());
   {
@@ -399,8 +417,12 @@ void RunStages(CaseRun& run, const Pipeline& pipeline, std::size_t end) {
     json details;
     try {
       stage->Run(run.state, details);
-    } catch (const StageError&) {
-      throw;
+    } catch (const StageError& e) {
+      // Name the input: "stage: INPUT: problem".
+      const std::string what = e.what(), prefix = e.stage() + ": ";
+      const std::string problem = what.rfind(prefix, 0) == 0 ? what.substr(prefix.size()) : what;
+      if (problem.find(run.input.string()) != std::string::npos) throw;
+      throw StageError(e.stage(), run.input.string() + ": " + problem);
     } catch (const InputError&) {
       throw;
     } catch (const std::exception& e) {
@@ -523,6 +545,12 @@ json RunAllPhases(const fs::path& input, const fs::path& final_dir, Pipeline& pi
   json reports = json::array();
   std::map<std::string, std::vector<double>> curves;  // label name -> mL per phase
   std::vector<double> trigger_ms(static_cast<std::size_t>(phases), std::nan(""));
+  // One bias field for the series (preprocess.n4.reuse_across_phases): fitted on phase 0.
+  struct SharedFieldScope {
+    explicit SharedFieldScope(SharedBiasField& s) : shared(s) { shared = SharedBiasField{true, -1, nullptr}; }
+    ~SharedFieldScope() { shared = SharedBiasField{}; }
+    SharedBiasField& shared;
+  } shared_field(*pipeline.shared_bias_field);
   try {
     for (int k = 0; k < phases; ++k) {
       pipeline.effective.input.phase = k;

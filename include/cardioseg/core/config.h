@@ -74,6 +74,11 @@ struct N4Config {
   // Full width at half maximum of the bias-field Gaussian model, range [0.01, 1]. Default 0.15.
   double bias_field_fwhm = 0.15;
 
+  // `run --all-phases`: fit the field on the first phase and apply it to every phase of the
+  // series (one heart, one coil, one acquisition: one bias field), instead of one fit a phase.
+  // Default true.
+  bool reuse_across_phases = true;
+
   template <class V> void Visit(V& v) {
     v.Field("enabled", enabled);
     v.Field("shrink_factors", shrink_factors, 1, 16);
@@ -85,6 +90,7 @@ struct N4Config {
     v.Field("histogram_bins", histogram_bins, 16, 1024);
     v.Field("wiener_filter_noise", wiener_filter_noise, 0.0, 1.0);
     v.Field("bias_field_fwhm", bias_field_fwhm, 0.01, 1.0);
+    v.Field("reuse_across_phases", reuse_across_phases);
   }
 };
 

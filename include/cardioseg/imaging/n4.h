@@ -33,6 +33,11 @@ struct N4Result {
 // Throws StageError("preprocess.n4", ...) when the mask is empty or ITK fails.
 N4Result CorrectBiasField(const ImageType* image, const config::N4Config& config);
 
+// Applies a bias field fitted on another volume of the same grid (another phase of a cine series)
+// to `image`: corrected = (I + shift) / bias - shift, the shift taken from `image` as above; no
+// fit, levels empty. Throws StageError when the grids differ.
+N4Result ApplyBiasField(const ImageType* image, const ImageType* bias_field);
+
 nlohmann::json ToJson(const N4Result& result);
 
 }  // namespace cardioseg::imaging

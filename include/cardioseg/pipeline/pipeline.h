@@ -34,6 +34,7 @@ struct CaseState {
   // One surface per label present, from mesh.surface.
   std::vector<mesh::NamedMesh> meshes;
   std::vector<nn::LabelInfo> label_table;  // names and colours of the label values
+  int phase = 0;                           // cine phase (input.phase) of this volume
 };
 
 class Stage {
@@ -49,6 +50,14 @@ class Stage {
   virtual bool UsesDevice() const { return false; }
 };
 
+// A bias field shared by the phases of one cine series (`run --all-phases`): while `active`, the
+// N4 stage fits on the first volume and applies `field` to the next ones of the same grid.
+struct SharedBiasField {
+  bool active = false;
+  int fitted_on_phase = -1;
+  imaging::ImageType::Pointer field;
+};
+
 struct Pipeline {
   // The config the stages run with: the user's, with the model card's preprocessing in place of
   // preprocess.n4 / preprocess.intensity / preprocess.resample when a model is used.
@@ -56,6 +65,7 @@ struct Pipeline {
   std::vector<std::unique_ptr<Stage>> stages;
   std::vector<nn::LabelInfo> labels;  // label table of the model (empty without inference)
   nlohmann::json model;               // {"path", "name", "sha256"...}; null without inference
+  std::shared_ptr<SharedBiasField> shared_bias_field = std::make_shared<SharedBiasField>();
 };
 
 // Builds the enabled stages in order and loads the model. Throws ConfigError when a stage's
