@@ -4,7 +4,8 @@
 #
 #   scripts/install-deps.sh            # build + test dependencies
 #   scripts/install-deps.sh --python   # also the test tools: Debian's python3-torch (TorchScript
-#                                      # export) and snakemake (the workflow test)
+#                                      # export), snakemake (the workflow test) and chromium
+#                                      # (report.html rendered headless with SwiftShader WebGL)
 set -euo pipefail
 
 packages=(
@@ -18,7 +19,7 @@ packages=(
   zlib1g-dev libssl-dev
 )
 if [[ "${1:-}" == "--python" ]]; then
-  packages+=(python3-torch python3-numpy snakemake)
+  packages+=(python3-torch python3-numpy snakemake chromium)
 fi
 
 if [[ $(id -u) -eq 0 ]]; then

@@ -1,7 +1,7 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Voxel agreement of two folders of run outputs (<case>/seg.nii.gz), e.g. bf16 against fp32.
 
-    python3 scripts/label-agreement.py RUN_A RUN_B
+    /usr/bin/python3 scripts/label-agreement.py RUN_A RUN_B   (Debian python3-numpy)
 
 Prints per case and overall the fraction of voxels with the same label. Reads NIfTI-1 uint8 label
 maps as cardioseg writes them (numpy only; no nibabel on a user's offline workstation).

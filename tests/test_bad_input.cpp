@@ -5,6 +5,7 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <sstream>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -257,6 +258,16 @@ TEST_F(BadInput, BatchResumeRedoesCasesOfAnotherModel) {
                  " --set inference.unet.model=\"\" --set preprocess.n4.enabled=false");
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(fs::exists(dir_ / "plain" / "a" / "report.json")) << r.output;
+  // index.html: a row per case linking its report.html, failures with their reason.
+  std::ofstream(dir_ / "in" / "broken.nii") << "not an image";
+  r = RunCommand(base + " --model " + Quote(dir_ / "m3"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  std::ifstream index_file(dir_ / "out" / "index.html");
+  std::stringstream index;
+  index << index_file.rdbuf();
+  EXPECT_NE(index.str().find("href=\"a/report.html\""), std::string::npos) << index.str();
+  EXPECT_NE(index.str().find("<td>broken</td><td>failed</td>"), std::string::npos) << index.str();
+  EXPECT_TRUE(fs::exists(dir_ / "out" / "a" / "report.html"));
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <deque>
 #include <fstream>
+#include <iomanip>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -91,6 +92,67 @@ std::vector<BatchCase> SelectShard(const std::vector<BatchCase>& cases, int shar
   return out;
 }
 
+namespace {
+
+std::string HtmlEscape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '<') out += "&lt;";
+    else if (c == '>') out += "&gt;";
+    else if (c == '&') out += "&amp;";
+    else if (c == '"') out += "&quot;";
+    else out += c;
+  }
+  return out;
+}
+
+// index.html of a batch: one row per case with its status (and the reason of a failure), the
+// preview thumbnail, the label volumes and clinical figures, and a link to its report.html.
+// Links are relative, so the folder can be moved or served as it is.
+std::string BatchIndexHtml(const std::vector<json>& rows, const std::vector<std::string>& volume_names,
+                           const json& summary) {
+  std::ostringstream h;
+  h << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>cardioseg batch</title>\n"
+       "<style>body{font:14px system-ui,sans-serif;margin:16px;background:#111;color:#ddd}"
+       "table{border-collapse:collapse}td,th{padding:4px 8px;border-bottom:1px solid #333;text-align:left;"
+       "vertical-align:middle}img{height:72px;image-rendering:pixelated}a{color:#9cf}"
+       ".failed{color:#f88}.skipped{color:#aaa}.not_run{color:#fc6}</style></head><body>\n";
+  h << "<h2>cardioseg batch: " << summary.value("done", 0) << " done, " << summary.value("skipped", 0)
+    << " skipped, " << summary.value("failed", 0) << " failed, " << summary.value("not_run", 0)
+    << " not run</h2>\n<table id=\"cases\"><tr><th>case</th><th>status</th><th>preview</th>";
+  for (const auto& n : volume_names) h << "<th>" << HtmlEscape(n) << " (mL)</th>";
+  h << "<th>LV mass (g)</th><th>time (s)</th><th>reason</th></tr>\n";
+  for (const auto& r : rows) {
+    const std::string id = r.value("case", std::string());
+    const std::string status = r.value("status", std::string());
+    const bool has_outputs = status == "done" || status == "skipped";
+    h << "<tr class=\"" << HtmlEscape(status) << "\"><td>";
+    if (has_outputs) h << "<a href=\"" << HtmlEscape(id) << "/report.html\">" << HtmlEscape(id) << "</a>";
+    else h << HtmlEscape(id);
+    h << "</td><td>" << HtmlEscape(status) << "</td><td>";
+    if (has_outputs) h << "<a href=\"" << HtmlEscape(id) << "/report.html\"><img alt=\"\" src=\"" << HtmlEscape(id) << "/preview.png\"></a>";
+    h << "</td>";
+    for (const auto& n : volume_names) {
+      h << "<td>";
+      if (r.contains("label_volumes_ml") && r["label_volumes_ml"].contains(n)) {
+        h << std::fixed << std::setprecision(1) << r["label_volumes_ml"][n].get<double>();
+      }
+      h << "</td>";
+    }
+    h << "<td>";
+    if (r.contains("clinical") && r["clinical"].contains("lv_myocardial_mass_g")) {
+      h << std::fixed << std::setprecision(1) << r["clinical"]["lv_myocardial_mass_g"].get<double>();
+    }
+    h << "</td><td>";
+    if (r.contains("wall_s")) h << std::fixed << std::setprecision(1) << r["wall_s"].get<double>();
+    h << "</td><td>" << HtmlEscape(r.value("reason", std::string())) << "</td></tr>\n";
+  }
+  h << "</table></body></html>\n";
+  return h.str();
+}
+
+}  // namespace
+
 bool CaseComplete(const fs::path& case_dir, const Pipeline* pipeline) {
   std::ifstream in(case_dir / "report.json");
   if (!in) return false;
@@ -165,6 +227,7 @@ BatchResult RunBatch(const std::vector<BatchCase>& cases, const fs::path& output
     json row = {{"case", cases[i].id}, {"input", cases[i].input.string()}, {"status", "done"},
                 {"wall_s", report.value("wall_s", 0.0)}};
     if (report.contains("label_volumes_ml")) row["label_volumes_ml"] = report["label_volumes_ml"];
+    if (report.contains("clinical")) row["clinical"] = report["clinical"];
     return row;
   };
   // Takes the next case (with `mutex` held); returns false when none is left or stop was asked.
@@ -340,6 +403,9 @@ BatchResult RunBatch(const std::vector<BatchCase>& cases, const fs::path& output
                     {"overlapped_inference", overlap},
                     {"wall_s", std::chrono::duration<double>(Clock::now() - start).count()}};
   WriteTextAtomically(output_dir / (options.summary_stem + ".csv"), csv.str());
+  const std::string& stem = options.summary_stem;  // summary[.shard-K-of-N] -> index[...].html
+  const std::string index = stem.rfind("summary", 0) == 0 ? "index" + stem.substr(7) : stem + ".index";
+  WriteTextAtomically(output_dir / (index + ".html"), BatchIndexHtml(rows, volume_names, result.summary));
   WriteTextAtomically(output_dir / (options.summary_stem + ".json"), result.summary.dump(2) + "\n");
   return result;
 }

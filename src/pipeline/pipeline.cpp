@@ -24,6 +24,7 @@
 #include "cardioseg/imaging/resample.h"
 #include "cardioseg/nn/predictor.h"
 #include "cardioseg/pipeline/checksum.h"
+#include "cardioseg/pipeline/report_html.h"
 
 #ifndef CARDIOSEG_SOURCE_DIR
 #define CARDIOSEG_SOURCE_DIR ""
@@ -503,6 +504,14 @@ json FinishCase(CaseRun& run, const fs::path& final_dir, const Pipeline& pipelin
   }
   for (const auto& file : WriteMeshes(state, pipeline.effective.mesh.surface, output_dir)) {
     outputs.push_back({{"file", file}, {"kind", "mesh"}});
+  }
+  if (pipeline.effective.output.report_html) {
+    report["outputs"] = outputs;
+    ReportHtmlOptions html;
+    html.meshes_are_lps = pipeline.effective.mesh.surface.coordinates == "LPS";
+    WriteReportHtml(output_dir / "report.html", run.original.GetPointer(), state.labels.GetPointer(),
+                    pipeline.labels, state.meshes, report, html);
+    outputs.push_back({{"file", "report.html"}, {"kind", "viewer"}});
   }
   for (const auto& [name, image] : state.intermediates) {
     imaging::WriteImage(image.GetPointer(), output_dir / name);

@@ -289,10 +289,15 @@ struct OutputConfig {
   // Write preview.png, a montage [image | reference | prediction] of slices through the label
   // map (reference only with --gt). Default true.
   bool preview = true;
+  // Write report.html: the scan with the label overlay in three planes and 3D, the meshes and
+  // the case's figures in one self-contained page that opens offline (see
+  // pipeline/report_html.h). Default true.
+  bool report_html = true;
 
   template <class V> void Visit(V& v) {
     v.Field("save_intermediate", save_intermediate);
     v.Field("preview", preview);
+    v.Field("report_html", report_html);
   }
 };
 
