@@ -1,6 +1,7 @@
 // Command-line tests: bad inputs must fail with a message naming the problem and leave no
 // output; good inputs must keep the input's geometry.
 #include <fstream>
+#include <sstream>
 
 #include <gtest/gtest.h>
 #include <itkImageFileWriter.h>
@@ -353,6 +354,43 @@ TEST(CliEvaluate, MaskRestrictsScoringToTheContouredSlices) {
   const auto plain = metrics("", dir / "plain");
   EXPECT_DOUBLE_EQ(masked["dice"].get<double>(), 1.0);
   EXPECT_NEAR(plain["dice"].get<double>(), 2.0 * 4 / (4 + 6), 1e-9);  // 4 of 6 slices shared
+}
+
+// Gates turn the metrics into an exit code for CI: 0 when all hold, 3 when one fails (with a
+// table on stderr), 2 for a malformed gate; JUnit XML for CI systems.
+TEST(CliEvaluate, GatesSetTheExitCodeAndWriteJUnit) {
+  test::TempDir dir;
+  Geometry g;
+  g.size = {20, 20, 6};
+  g.spacing = {1.5, 1.5, 8.0};
+  auto reference = imaging::MakeImage<imaging::LabelMapType>(g, 0);
+  auto prediction = imaging::MakeImage<imaging::LabelMapType>(g, 0);
+  for (std::size_t k = 0; k < 6; ++k)
+    for (std::size_t j = 5; j < 15; ++j)
+      for (std::size_t i = 5; i < 15; ++i) {
+        const std::size_t v = (k * 20 + j) * 20 + i;
+        if (k >= 1 && k <= 4) reference->GetBufferPointer()[v] = 3;
+        prediction->GetBufferPointer()[v] = 3;  // Dice 0.8, volume +50 %
+      }
+  imaging::WriteLabelMap(reference.GetPointer(), dir / "ref.nii.gz");
+  imaging::WriteLabelMap(prediction.GetPointer(), dir / "pred.nii.gz");
+  const std::string base = kExe + " evaluate " + Quote(dir / "pred.nii.gz") + " " + Quote(dir / "ref.nii.gz");
+  EXPECT_EQ(RunCommand(base + " --min-dice 0.7 --max-volume-diff-pct 60").exit_code, 0);
+  auto r = RunCommand(base + " --min-dice 0.9 --junit " + Quote(dir / "junit.xml"));
+  EXPECT_EQ(r.exit_code, 3) << r.output;
+  EXPECT_NE(r.output.find("1 of 1 gates failed"), std::string::npos) << r.output;
+  std::ifstream junit_file(dir / "junit.xml");
+  std::stringstream junit;
+  junit << junit_file.rdbuf();
+  EXPECT_NE(junit.str().find("failures=\"1\""), std::string::npos) << junit.str();
+  EXPECT_NE(junit.str().find("<failure message=\"dice 0.8 &lt; limit 0.9\""), std::string::npos) << junit.str();
+  // A per-label gate wins over the global one.
+  EXPECT_EQ(RunCommand(base + " --min-dice 0.9 --min-dice 3=0.75").exit_code, 0);
+  EXPECT_EQ(RunCommand(base + " --max-volume-diff-pct 40").exit_code, 3);
+  r = RunCommand(base + " --min-dice 0.7 --json");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("\"gates_failed\": 0"), std::string::npos) << r.output;
+  EXPECT_EQ(RunCommand(base + " --min-dice lots").exit_code, 2);
 }
 
 // `contours` on the real Sunnybrook case writes a reference and a slice mask per contoured phase.

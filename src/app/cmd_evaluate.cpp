@@ -5,6 +5,7 @@
 #include <iostream>
 #include <limits>
 #include <map>
+#include <optional>
 #include <memory>
 #include <set>
 #include <sstream>
@@ -32,10 +33,92 @@ struct EvaluateOptions {
   std::string output_dir;
   std::vector<int> labels;
   std::string mask;
+  // Gates: "0.9" (every label) or "3=0.95" (label 3), repeatable; a per-label value wins.
+  std::vector<std::string> min_dice, max_hd95_mm, max_assd_mm, max_volume_diff_pct;
+  std::string junit_file;
+  bool json_output = false;
   bool clinical = false;
   std::string subject_pattern = "^(.+?)(?:_(?:ed|es|ED|ES))?$";
   int lv = 3, rv = 1, myo = 2;  // label values of the cavities and the LV myocardium (ACDC's)
 };
+
+// A threshold for every label, and per label.
+struct Gate {
+  std::string metric;  // "dice", "hd95_mm", "assd_mm", "volume_diff_pct"
+  bool minimum = false;
+  std::optional<double> all;
+  std::map<int, double> per_label;
+  std::optional<double> For(int label) const {
+    const auto it = per_label.find(label);
+    return it != per_label.end() ? std::optional<double>(it->second) : all;
+  }
+};
+
+Gate ParseGate(const std::string& option, const std::string& metric, bool minimum,
+               const std::vector<std::string>& specs) {
+  Gate g{metric, minimum, std::nullopt, {}};
+  for (const auto& spec : specs) {
+    try {
+      std::size_t used = 0;
+      const auto eq = spec.find('=');
+      if (eq == std::string::npos) {
+        g.all = std::stod(spec, &used);
+        if (used != spec.size()) throw std::invalid_argument(spec);
+      } else {
+        const int label = std::stoi(spec.substr(0, eq));
+        const std::string v = spec.substr(eq + 1);
+        g.per_label[label] = std::stod(v, &used);
+        if (used != v.size() || label < 0 || label > 255) throw std::invalid_argument(spec);
+      }
+    } catch (const std::exception&) {
+      throw UsageError(option + " \"" + spec + "\": expected a number or LABEL=number");
+    }
+  }
+  return g;
+}
+
+struct GateResult {
+  std::string case_id;
+  int label = 0;
+  std::string metric;
+  double value = 0, limit = 0;
+  bool passed = true;
+};
+
+std::string XmlEscape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '<') out += "&lt;";
+    else if (c == '>') out += "&gt;";
+    else if (c == '&') out += "&amp;";
+    else if (c == '"') out += "&quot;";
+    else out += c;
+  }
+  return out;
+}
+
+// JUnit XML (the schema GitLab, GitHub Actions reporters and Jenkins read): one testcase per case,
+// label and gate, the measured value and the limit in a failure's message.
+std::string JUnitXml(const std::vector<GateResult>& results) {
+  int failures = 0;
+  for (const auto& r : results) failures += !r.passed;
+  std::ostringstream x;
+  x << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"cardioseg evaluate\" tests=\""
+    << results.size() << "\" failures=\"" << failures << "\">\n<testsuite name=\"cardioseg evaluate\" tests=\""
+    << results.size() << "\" failures=\"" << failures << "\">\n";
+  for (const auto& r : results) {
+    const std::string name = "label " + std::to_string(r.label) + " " + r.metric;
+    x << "  <testcase classname=\"" << XmlEscape(r.case_id) << "\" name=\"" << XmlEscape(name) << "\">";
+    if (!r.passed) {
+      x << "<failure message=\"" << XmlEscape(r.metric) << " " << r.value << (r.metric == "dice" ? " &lt; " : " &gt; ")
+        << "limit " << r.limit << "\">" << XmlEscape(r.case_id) << " label " << r.label << ": " << r.metric << " = "
+        << r.value << ", limit " << r.limit << "</failure>";
+    }
+    x << "</testcase>\n";
+  }
+  x << "</testsuite>\n</testsuites>\n";
+  return x.str();
+}
 
 // One subject's ventricular function from its frames' label volumes (mL): ED is the frame whose
 // reference LV cavity is largest, ES the one whose is smallest; both methods are read at those
@@ -217,6 +300,31 @@ int RunEvaluate(const EvaluateOptions& options) {
                        options.prediction, options.reference);
   }
 
+  const std::vector<Gate> gates = {
+      ParseGate("--min-dice", "dice", true, options.min_dice),
+      ParseGate("--max-hd95-mm", "hd95_mm", false, options.max_hd95_mm),
+      ParseGate("--max-assd-mm", "assd_mm", false, options.max_assd_mm),
+      ParseGate("--max-volume-diff-pct", "volume_diff_pct", false, options.max_volume_diff_pct)};
+  std::vector<GateResult> gate_results;
+  const auto check_gates = [&](const std::string& id, const imaging::LabelMetrics& m) {
+    for (const auto& g : gates) {
+      const auto limit = g.For(m.label);
+      if (!limit) continue;
+      double value = 0;
+      if (g.metric == "dice") value = m.dice;
+      else if (g.metric == "hd95_mm") value = m.hd95_mm;
+      else if (g.metric == "assd_mm") value = m.assd_mm;
+      else {
+        value = m.volume_ref_ml > 0 ? 100.0 * std::abs(m.volume_pred_ml - m.volume_ref_ml) / m.volume_ref_ml
+                : m.volume_pred_ml > 0 ? std::numeric_limits<double>::infinity()
+                                       : 0.0;
+      }
+      // NaN (a distance to an empty side) fails every gate.
+      const bool passed = g.minimum ? value >= *limit : value <= *limit;
+      gate_results.push_back({id, m.label, g.metric, value, *limit, passed && !std::isnan(value)});
+    }
+  };
+
   imaging::LabelMapType::Pointer mask;
   if (!options.mask.empty()) mask = imaging::ReadLabelMap(options.mask);
   json cases = json::array();
@@ -256,6 +364,7 @@ int RunEvaluate(const EvaluateOptions& options) {
         if (!std::isnan(m.assd_mm)) s["assd_mm"].push_back(m.assd_mm);
         s["volume_difference_ml"].push_back(m.volume_difference_ml);
         volumes[id][m.label] = {m.volume_pred_ml, m.volume_ref_ml};
+        check_gates(id, m);
       }
       cases.push_back(entry);
     } catch (const InputError& e) {
@@ -264,7 +373,7 @@ int RunEvaluate(const EvaluateOptions& options) {
     }
   }
   json summary = json::object();
-  std::cout << "label  metric                 mean        sd   n\n";
+  if (!options.json_output) std::cout << "label  metric                 mean        sd   n\n";
   for (const auto& [label, metrics] : per_label) {
     for (const auto& [name, values] : metrics) {
       double mean = 0, sd = 0;
@@ -272,7 +381,9 @@ int RunEvaluate(const EvaluateOptions& options) {
       for (double v : values) sd += (v - mean) * (v - mean) / values.size();
       sd = std::sqrt(sd);
       summary[std::to_string(label)][name] = {{"mean", mean}, {"sd", sd}, {"n", values.size()}};
-      std::printf("%5d  %-20s %9.4f %9.4f %3zu\n", label, name.c_str(), mean, sd, values.size());
+      if (!options.json_output) {
+        std::printf("%5d  %-20s %9.4f %9.4f %3zu\n", label, name.c_str(), mean, sd, values.size());
+      }
     }
   }
   if (!options.output_dir.empty()) {
@@ -287,7 +398,34 @@ int RunEvaluate(const EvaluateOptions& options) {
                               "null"}}.dump(2) + "\n");
   }
   if (options.clinical) ClinicalAgreement(options, volumes);
-  return failed ? kExitCaseFailed : kExitOk;
+  // Gates: a table of what failed on stderr, JUnit XML, JSON.
+  json gate_json = json::array();
+  int gates_failed = 0;
+  for (const auto& r : gate_results) {
+    gates_failed += !r.passed;
+    gate_json.push_back({{"case", r.case_id}, {"label", r.label}, {"metric", r.metric},
+                         {"value", std::isfinite(r.value) ? json(r.value) : json(nullptr)},
+                         {"limit", r.limit}, {"passed", r.passed}});
+  }
+  if (gates_failed > 0) {
+    std::fprintf(stderr, "\n%d of %zu gates failed:\n%-24s %5s %-16s %10s %10s\n", gates_failed,
+                 gate_results.size(), "case", "label", "metric", "value", "limit");
+    for (const auto& r : gate_results) {
+      if (!r.passed) {
+        std::fprintf(stderr, "%-24s %5d %-16s %10.4g %10.4g\n", r.case_id.c_str(), r.label, r.metric.c_str(),
+                     r.value, r.limit);
+      }
+    }
+  } else if (!gate_results.empty() && !options.json_output) {
+    std::printf("all %zu gates hold\n", gate_results.size());
+  }
+  if (!options.junit_file.empty()) WriteTextAtomically(options.junit_file, JUnitXml(gate_results));
+  if (options.json_output) {
+    std::cout << json{{"summary", summary}, {"gates", gate_json}, {"gates_failed", gates_failed},
+                      {"cases_failed", failed}}.dump(2) << "\n";
+  }
+  if (failed) return kExitCaseFailed;
+  return gates_failed > 0 ? kExitGateFailed : kExitOk;
 }
 
 }  // namespace
@@ -306,6 +444,15 @@ Command RegisterEvaluate(CLI::App& app) {
   sub->add_option("--mask", options->mask,
                   "Score only inside this mask (e.g. contoured_slices.nii.gz from `contours`)")
       ->check(CLI::ExistingFile);
+  sub->add_option("--min-dice", options->min_dice,
+                  "Gate: Dice at least this, for every label (0.9) or one (3=0.95); repeatable");
+  sub->add_option("--max-hd95-mm", options->max_hd95_mm, "Gate: HD95 at most this many mm (as --min-dice)");
+  sub->add_option("--max-assd-mm", options->max_assd_mm, "Gate: ASSD at most this many mm (as --min-dice)");
+  sub->add_option("--max-volume-diff-pct", options->max_volume_diff_pct,
+                  "Gate: |volume - reference| / reference at most this many % (as --min-dice)");
+  sub->add_option("--junit", options->junit_file,
+                  "Write the gates as JUnit XML (one testcase per case, label and gate)");
+  sub->add_flag("--json", options->json_output, "Print the summary and gates as JSON on stdout");
   sub->add_flag("--clinical", options->clinical,
                 "Ventricular function agreement (LV/RV EDV, ESV, EF; LV mass at ED): frames grouped "
                 "into subjects by --subject-pattern; clinical.csv/json and Bland-Altman PNGs in -o");

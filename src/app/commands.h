@@ -31,5 +31,6 @@ Command RegisterTrain(CLI::App& app, const std::string& command_line);
 constexpr int kExitOk = 0;
 constexpr int kExitCaseFailed = 1;
 constexpr int kExitUsage = 2;
+constexpr int kExitGateFailed = 3;  // `evaluate`: a --min-dice / --max-* gate did not hold
 
 }  // namespace cardioseg::app
