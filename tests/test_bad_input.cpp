@@ -270,5 +270,47 @@ TEST_F(BadInput, BatchResumeRedoesCasesOfAnotherModel) {
   EXPECT_TRUE(fs::exists(dir_ / "out" / "a" / "report.html"));
 }
 
+// `compare`: a run reproduces its baseline exactly; a changed label map, a lost case or an extra
+// one fails with exit code 3 unless the tolerances or flags allow it.
+TEST_F(BadInput, CompareChecksARunFolderAgainstItsBaseline) {
+  fs::create_directories(dir_ / "in");
+  fs::copy_file(good_, dir_ / "in" / "a.nii");
+  fs::copy_file(good_, dir_ / "in" / "b.nii");
+  test::WriteTinyModel(dir_ / "m", 2, {1.5, 1.5, 6.0});
+  const auto batch = [&](const fs::path& out) {
+    return RunCommand(kExe + " batch " + Quote(dir_ / "in") + " -o " + Quote(out) + " --model " +
+                      Quote(dir_ / "m") + " --set preprocess.n4.enabled=false --set output.report_html=false");
+  };
+  ASSERT_EQ(batch(dir_ / "base").exit_code, 0);
+  ASSERT_EQ(batch(dir_ / "new").exit_code, 0);
+  const std::string compare = kExe + " compare " + Quote(dir_ / "base") + " " + Quote(dir_ / "new");
+  auto r = RunCommand(compare + " --junit " + Quote(dir_ / "junit.xml"));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("all hold"), std::string::npos) << r.output;
+  EXPECT_TRUE(fs::exists(dir_ / "junit.xml"));
+  // A label map that changed: one voxel flipped in case b.
+  auto seg = imaging::ReadLabelMap(dir_ / "new" / "b" / "seg.nii.gz");
+  auto* p = seg->GetBufferPointer();
+  const auto n = seg->GetLargestPossibleRegion().GetNumberOfPixels();
+  std::size_t flipped = 0;
+  for (std::size_t i = 0; i < n && flipped < 20; ++i) {
+    if (p[i] == 1) { p[i] = 0; ++flipped; }
+  }
+  ASSERT_GT(flipped, 0u);
+  imaging::WriteLabelMap(seg.GetPointer(), dir_ / "new" / "b" / "seg.nii.gz");
+  r = RunCommand(compare);
+  EXPECT_EQ(r.exit_code, 3) << r.output;
+  EXPECT_NE(r.output.find("b: label 1 dice"), std::string::npos) << r.output;
+  std::ofstream(dir_ / "loose.json") << R"({"label_map": {"min_dice": 0.9, "max_hd95_mm": 50}, "volumes": {"rel_pct": 100}})";
+  r = RunCommand(compare + " --tolerances " + Quote(dir_ / "loose.json"));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  // A missing case fails unless allowed.
+  fs::remove_all(dir_ / "new" / "a");
+  EXPECT_EQ(RunCommand(compare + " --tolerances " + Quote(dir_ / "loose.json")).exit_code, 3);
+  EXPECT_EQ(RunCommand(compare + " --tolerances " + Quote(dir_ / "loose.json") + " --allow-missing").exit_code, 0);
+  std::ofstream(dir_ / "bad.json") << R"({"label_map": {"min_dice": 2}})";
+  EXPECT_EQ(RunCommand(compare + " --tolerances " + Quote(dir_ / "bad.json")).exit_code, 2);
+}
+
 }  // namespace
 }  // namespace cardioseg

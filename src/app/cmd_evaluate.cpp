@@ -20,6 +20,7 @@
 #include "cardioseg/imaging/io.h"
 #include "cardioseg/imaging/metrics.h"
 #include "commands.h"
+#include "junit.h"
 
 namespace cardioseg::app {
 namespace {
@@ -84,41 +85,6 @@ struct GateResult {
   double value = 0, limit = 0;
   bool passed = true;
 };
-
-std::string XmlEscape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '<') out += "&lt;";
-    else if (c == '>') out += "&gt;";
-    else if (c == '&') out += "&amp;";
-    else if (c == '"') out += "&quot;";
-    else out += c;
-  }
-  return out;
-}
-
-// JUnit XML (the schema GitLab, GitHub Actions reporters and Jenkins read): one testcase per case,
-// label and gate, the measured value and the limit in a failure's message.
-std::string JUnitXml(const std::vector<GateResult>& results) {
-  int failures = 0;
-  for (const auto& r : results) failures += !r.passed;
-  std::ostringstream x;
-  x << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"cardioseg evaluate\" tests=\""
-    << results.size() << "\" failures=\"" << failures << "\">\n<testsuite name=\"cardioseg evaluate\" tests=\""
-    << results.size() << "\" failures=\"" << failures << "\">\n";
-  for (const auto& r : results) {
-    const std::string name = "label " + std::to_string(r.label) + " " + r.metric;
-    x << "  <testcase classname=\"" << XmlEscape(r.case_id) << "\" name=\"" << XmlEscape(name) << "\">";
-    if (!r.passed) {
-      x << "<failure message=\"" << XmlEscape(r.metric) << " " << r.value << (r.metric == "dice" ? " &lt; " : " &gt; ")
-        << "limit " << r.limit << "\">" << XmlEscape(r.case_id) << " label " << r.label << ": " << r.metric << " = "
-        << r.value << ", limit " << r.limit << "</failure>";
-    }
-    x << "</testcase>\n";
-  }
-  x << "</testsuite>\n</testsuites>\n";
-  return x.str();
-}
 
 // One subject's ventricular function from its frames' label volumes (mL): ED is the frame whose
 // reference LV cavity is largest, ES the one whose is smallest; both methods are read at those
@@ -419,7 +385,16 @@ int RunEvaluate(const EvaluateOptions& options) {
   } else if (!gate_results.empty() && !options.json_output) {
     std::printf("all %zu gates hold\n", gate_results.size());
   }
-  if (!options.junit_file.empty()) WriteTextAtomically(options.junit_file, JUnitXml(gate_results));
+  if (!options.junit_file.empty()) {
+    std::vector<CheckResult> checks;
+    for (const auto& r : gate_results) {
+      std::ostringstream message;
+      message << r.metric << " " << r.value << (r.metric == "dice" ? " < " : " > ") << "limit " << r.limit;
+      checks.push_back({r.case_id, "label " + std::to_string(r.label) + " " + r.metric, r.passed,
+                        r.passed ? std::string() : message.str()});
+    }
+    WriteTextAtomically(options.junit_file, JUnitXml("cardioseg evaluate", checks));
+  }
   if (options.json_output) {
     std::cout << json{{"summary", summary}, {"gates", gate_json}, {"gates_failed", gates_failed},
                       {"cases_failed", failed}}.dump(2) << "\n";

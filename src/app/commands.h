@@ -24,6 +24,7 @@ Command RegisterContours(CLI::App& app);
 Command RegisterPlotTraining(CLI::App& app);
 Command RegisterAnalyze(CLI::App& app);
 Command RegisterSeries(CLI::App& app);
+Command RegisterCompare(CLI::App& app);
 // `command_line` is recorded in the model card.
 Command RegisterTrain(CLI::App& app, const std::string& command_line);
 

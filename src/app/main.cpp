@@ -32,7 +32,7 @@ int main(int argc, char** argv) {
       app::RegisterPlan(app), app::RegisterTrain(app, command_line),
       app::RegisterEvaluate(app), app::RegisterMesh(app), app::RegisterBatch(app),
       app::RegisterContours(app), app::RegisterPlotTraining(app),
-      app::RegisterAnalyze(app), app::RegisterSeries(app)};
+      app::RegisterAnalyze(app), app::RegisterSeries(app), app::RegisterCompare(app)};
 #endif
   try {
     app.parse(argc, argv);
