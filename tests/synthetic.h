@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "cardioseg/imaging/image.h"
 
@@ -48,6 +49,10 @@ void WriteFlatImage(const std::filesystem::path& path, unsigned size = 16);
 
 // Writes a 64x64x32 .nii.gz to `dir`/full.nii.gz and a copy cut to half its bytes to `dir`/`name`.
 void WriteTruncatedNifti(const std::filesystem::path& dir, const std::string& name);
+
+// Writes a DICOM series of `slices` 32x32 int16 MR images (one file each, IM-NNNN.dcm, 4 mm
+// apart along z, one SeriesInstanceUID) into `dir`; returns the file paths in slice order.
+std::vector<std::filesystem::path> WriteDicomSeries(const std::filesystem::path& dir, int slices);
 
 // Pearson correlation of two images' voxels.
 inline double Correlation(const imaging::ImageType* a, const imaging::ImageType* b) {

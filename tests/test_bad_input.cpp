@@ -200,6 +200,37 @@ TEST_F(BadInput, ModelCardsThatDisagreeWithTheirWeightsAreRefused) {
               {"model.json", "spacing_mm"}, "");
 }
 
+// DICOM files cut short: GDCM 3.0 aborts the process on some (an assertion), and reads others
+// with a warning only. Each is refused with the file named, in `series`, `run` and `batch`.
+TEST_F(BadInput, TruncatedDicomFilesAreRefusedNotAborted) {
+  const auto resize = [](const fs::path& f, std::uintmax_t size) { fs::resize_file(f, size); };
+  {  // File meta information cut short.
+    const auto files = test::WriteDicomSeries(dir_ / "meta", 6);
+    resize(files[2], 150);
+    ExpectFails("run " + Quote(dir_ / "meta"), 1, {"IM-0003.dcm", "truncated DICOM file"});
+    const auto r = RunCommand(kExe + " series " + Quote(dir_ / "meta"));
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+  }
+  {  // Cut inside the data set, before the pixel data: skipped, and the gap refused.
+    const auto files = test::WriteDicomSeries(dir_ / "header", 6);
+    resize(files[2], fs::file_size(files[2]) - 2048 - 40);  // before the 2048 bytes of pixels
+    ExpectFails("run " + Quote(dir_ / "header"), 1, {"header", "slice spacing varies", "missing"});
+    EXPECT_NE(RunCommand(kExe + " series " + Quote(dir_ / "header")).exit_code, 134);
+  }
+  {  // Pixel data cut short.
+    const auto files = test::WriteDicomSeries(dir_ / "pixels", 6);
+    resize(files[3], fs::file_size(files[3]) - 500);
+    ExpectFails("run " + Quote(dir_ / "pixels"), 1, {"IM-0004.dcm", "truncated DICOM pixel data"});
+  }
+  {  // The intact series reads.
+    test::WriteDicomSeries(dir_ / "intact", 6);
+    const auto out = dir_ / "intact-out";
+    const auto r = RunCommand(kExe + " run " + Quote(dir_ / "intact") + " -o " + Quote(out) +
+                              " --set inference.unet.model=\"\" --set preprocess.n4.enabled=false");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+  }
+}
+
 TEST_F(BadInput, BrokenConfigsExitWith2NamingTheFileAndTheProblem) {
   std::string deep(70000, '[');
   deep += std::string(70000, ']');

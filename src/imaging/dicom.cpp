@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <sstream>
 #include <stdexcept>
@@ -27,6 +30,62 @@ const gdcm::Tag kOrientation(0x0020, 0x0037);
 const gdcm::Tag kTriggerTime(0x0018, 0x1060);
 const gdcm::Tag kInstanceNumber(0x0020, 0x0013);
 const gdcm::Tag kRows(0x0028, 0x0010);
+
+// A Part 10 file ("DICM" after the 128-byte preamble) whose File Meta Information group is cut
+// short: GDCM 3.0 asserts (aborts the process) on such a file, so it is refused before GDCM
+// reads it. (0002,0000) FileMetaInformationGroupLength gives the group's length.
+bool MetaInformationTruncated(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  char head[144];
+  in.read(head, sizeof head);
+  const auto got = in.gcount();
+  if (got < 132 || std::memcmp(head + 128, "DICM", 4) != 0) return false;  // not Part 10: GDCM decides
+  if (got < 144) return true;
+  // Explicit VR little endian: group 0002, element 0000, "UL", length 4, value.
+  std::uint16_t group = 0, element = 0;
+  std::memcpy(&group, head + 132, 2);
+  std::memcpy(&element, head + 134, 2);
+  if (group != 0x0002 || element != 0x0000 || std::memcmp(head + 136, "UL", 2) != 0) return false;
+  std::uint32_t length = 0;
+  std::memcpy(&length, head + 140, 4);
+  std::error_code ec;
+  const auto size = fs::file_size(file, ec);
+  return ec || size < 144 + std::uintmax_t(length);
+}
+
+// Whether the file holds a PixelData element tag (7FE0,0010) in either byte order. GDCM 3.0 also
+// asserts on a data set cut short before its pixel data; a file cut there has no such tag, so it
+// is kept from GDCM (an image file always has one; a file without is no image for cardioseg).
+struct PixelDataElement {
+  bool found = false;
+  std::uint64_t declared = 0, available = 0;  // value bytes: declared by its length, present
+};
+PixelDataElement FindPixelData(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  static const std::string little("\xE0\x7F\x10\x00", 4), big("\x7F\xE0\x00\x10", 4);
+  PixelDataElement p;
+  const bool is_big = bytes.rfind(little) == std::string::npos;
+  const auto at = is_big ? bytes.rfind(big) : bytes.rfind(little);
+  if (at == std::string::npos) return p;
+  p.found = true;
+  // Explicit VR: tag, VR (OB/OW/OF/UN), 2 reserved bytes, 4-byte length; implicit: tag, length.
+  const std::string vr = bytes.substr(at + 4, 2);
+  const bool explicit_vr = vr == "OB" || vr == "OW" || vr == "OF" || vr == "UN";
+  const std::size_t length_at = at + (explicit_vr ? 8 : 4);
+  if (length_at + 4 > bytes.size()) {
+    p.declared = 1;  // the element's header itself is cut
+    return p;
+  }
+  unsigned char l[4];
+  std::memcpy(l, bytes.data() + length_at, 4);
+  const std::uint32_t length = is_big ? (std::uint32_t(l[0]) << 24 | std::uint32_t(l[1]) << 16 | std::uint32_t(l[2]) << 8 | l[3])
+                                      : (std::uint32_t(l[3]) << 24 | std::uint32_t(l[2]) << 16 | std::uint32_t(l[1]) << 8 | l[0]);
+  if (length == 0xFFFFFFFFu) return p;  // encapsulated (compressed): fragments, not checked here
+  p.declared = length;
+  p.available = bytes.size() - (length_at + 4);
+  return p;
+}
 
 std::string Trim(const char* value) {
   if (!value) return "";
@@ -62,7 +121,27 @@ std::array<double, 3> Normal(const std::array<double, 6>& o) {
 std::vector<DicomSeries> ScanDicomFolder(const fs::path& folder) {
   gdcm::Directory directory;
   directory.Load(folder.string(), true);
-  const auto& files = directory.GetFilenames();
+  std::vector<std::string> files;
+  std::size_t without_pixels = 0;
+  for (const auto& file : directory.GetFilenames()) {
+    if (MetaInformationTruncated(file)) {
+      throw InputError(file, "truncated DICOM file: its file meta information is cut short");
+    }
+    const PixelDataElement pixels = FindPixelData(file);
+    if (pixels.found && pixels.available < pixels.declared) {
+      throw InputError(file, "truncated DICOM pixel data: " + std::to_string(pixels.available) + " of " +
+                                 std::to_string(pixels.declared) + " bytes present");
+    }
+    if (pixels.found) {
+      files.push_back(file);
+    } else if (++without_pixels <= 3) {
+      spdlog::debug("{}: no pixel data element (not an image, or a file cut short): skipped", file);
+    }
+  }
+  if (without_pixels > 0) {
+    spdlog::info("{}: {} file(s) without pixel data skipped (not images, or files cut short)",
+                 folder.string(), without_pixels);
+  }
   gdcm::Scanner scanner;
   for (const auto& tag : {kSeriesUid, kSeriesDescription, kModality, kPosition, kOrientation,
                           kTriggerTime, kInstanceNumber, kRows}) {
@@ -96,7 +175,8 @@ std::vector<DicomSeries> ScanDicomFolder(const fs::path& folder) {
   }
   if (by_uid.empty()) {
     throw InputError(folder.string(), "no DICOM image found in the folder (" +
-                                          std::to_string(files.size()) + " files searched)");
+                                          std::to_string(files.size() + without_pixels) +
+                                          " files searched)");
   }
   std::vector<DicomSeries> out;
   for (auto& [uid, series] : by_uid) out.push_back(std::move(series));
@@ -132,13 +212,29 @@ std::vector<std::vector<std::string>> GroupIntoPhases(const std::vector<DicomSli
   });
   // Positions closer than 0.01 mm along the normal are the same slice.
   std::vector<std::vector<std::string>> positions;
+  std::vector<double> offsets;
   double current = 0;
   for (const auto& s : slices) {
     if (positions.empty() || std::abs(distance(s) - current) > 1e-2) {
       positions.emplace_back();
       current = distance(s);
+      offsets.push_back(current);
     }
     positions.back().push_back(s.file);
+  }
+  // Evenly spaced slices: a gap (a missing or unreadable file) would stretch the volume.
+  if (offsets.size() >= 3) {
+    double lo = 1e300, hi = 0;
+    for (std::size_t i = 1; i < offsets.size(); ++i) {
+      lo = std::min(lo, offsets[i] - offsets[i - 1]);
+      hi = std::max(hi, offsets[i] - offsets[i - 1]);
+    }
+    if (hi > 1.2 * lo + 1e-3) {
+      std::ostringstream msg;
+      msg << "slice spacing varies from " << lo << " to " << hi
+          << " mm: a slice is missing (or unreadable), or the series mixes stacks";
+      throw std::invalid_argument(msg.str());
+    }
   }
   const std::size_t phases = positions.front().size();
   for (const auto& p : positions) {

@@ -7,6 +7,7 @@
 // projected on the slice normal) and orders each position's images by TriggerTime, so that phase
 // k is the k-th image at every position.
 #include <array>
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -33,13 +34,16 @@ struct DicomSeries {
 };
 
 // Every image series in `folder` (searched recursively), largest first. Files that are not
-// DICOM images are skipped. Throws InputError when the folder holds no DICOM image.
+// DICOM images (no PixelData element) are skipped. Throws InputError when the folder holds no
+// DICOM image, and, naming the file, for a file cut short in its file meta information or in its
+// pixel data (GDCM 3.0 would abort the process on the first and read the second silently).
 std::vector<DicomSeries> ScanDicomFolder(const std::filesystem::path& folder);
 
 // Splits a series into phases: result[phase][i] is the file of slice position i, positions
 // ordered along the slice normal (cross product of the orientation's row and column), phases by
 // TriggerTime then InstanceNumber. A series with one image per position has one phase.
-// Throws std::invalid_argument when positions hold different numbers of images.
+// Throws std::invalid_argument when positions hold different numbers of images, or when the
+// positions are unevenly spaced (a gap over 1.2x the smallest step: a missing slice).
 std::vector<std::vector<std::string>> GroupIntoPhases(const std::vector<DicomSlice>& slices);
 
 // Reads one phase of one series from `folder` as a 3D volume: the series `input.dicom_series_uid`
