@@ -382,6 +382,22 @@ TEST(Training, ResumeWithoutACheckpointSeedsFromTheModelFolder) {
   EXPECT_THROW(Train(cache.path(), empty.path(), config, resume), InputError);
 }
 
+TEST(Training, AStopRequestEndsTheRunAfterTheEpochWithAModelFolder) {
+  test::TempDir cache, model;
+  WriteSyntheticCache(cache.path(), 6);
+  const TrainConfig config = TinyTrainConfig();
+  std::atomic<bool> stop{true};  // as a SIGTERM during the first epoch would set it
+  TrainOptions options;
+  options.stop = &stop;
+  EXPECT_EQ(Train(cache.path(), model.path(), config, options).epochs_done, 1);
+  const auto card = ReadModelCard(model.path());
+  EXPECT_EQ(card.provenance.at("iterations_done"), 3);
+  EXPECT_EQ(card.provenance.at("total_iterations"), 12);
+  TrainOptions resume;
+  resume.resume = true;
+  EXPECT_EQ(Train(cache.path(), model.path(), config, resume).epochs_done, 4);
+}
+
 TEST(Training, Bf16AutocastLowersTheLossAndKeepsOutputsFinite) {
   if (!CpuHasBf16()) GTEST_SKIP() << "this CPU has no bfloat16 instructions";
   test::TempDir cache, model;

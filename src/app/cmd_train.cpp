@@ -1,5 +1,7 @@
 // `cardioseg train CACHE -o models/NAME [--config FILE] [--set key=value ...] [--resume]`.
 // Needs LibTorch only (see CARDIOSEG_TORCH_ONLY).
+#include <atomic>
+#include <csignal>
 #include <memory>
 
 #include <nlohmann/json.hpp>
@@ -44,6 +46,11 @@ int RunTrain(const TrainOptions& options) {
   train_options.resume = options.resume;
   train_options.command_line = options.command_line;
   train_options.max_epochs_this_run = options.epochs_this_run;
+  // SIGINT/SIGTERM: finish the epoch, write its checkpoint and the model folder, exit 0.
+  static std::atomic<bool> stop{false};
+  std::signal(SIGINT, [](int) { stop = true; });
+  std::signal(SIGTERM, [](int) { stop = true; });
+  train_options.stop = &stop;
   const auto summary = nn::Train(options.cache_dir, options.output_dir, train_config, train_options);
 #ifndef CARDIOSEG_TORCH_ONLY
   const auto log_file = std::filesystem::path(options.output_dir) / "training_log.csv";

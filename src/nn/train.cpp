@@ -640,6 +640,10 @@ TrainSummary Train(const fs::path& cache_dir, const fs::path& out_dir, const Tra
       }
     }
     summary.epochs_done = epoch + 1;
+    if (options.stop && *options.stop && epoch + 1 < last_epoch) {
+      spdlog::warn("stopping after epoch {} as asked; train --resume continues", epoch + 1);
+      break;
+    }
   }
   if (next.valid()) next.wait();
   summary.seconds = std::chrono::duration<double>(Clock::now() - start).count();

@@ -5,6 +5,7 @@
 // Nesterov momentum and a poly learning rate, validation Dice on whole held-out cases through
 // the sliding window.
 #include <array>
+#include <atomic>
 #include <filesystem>
 #include <string>
 #include <utility>
@@ -156,6 +157,9 @@ struct TrainOptions {
   std::string command_line;          // recorded in the model card
   // Stop after this many epochs in this invocation (0 = run to `epochs`); for smoke tests.
   int max_epochs_this_run = 0;
+  // Set (e.g. by a SIGINT/SIGTERM handler) to stop at the end of the current epoch: its
+  // checkpoint and the model folder are written as after a completed run. May be null.
+  const std::atomic<bool>* stop = nullptr;
 };
 
 struct TrainSummary {
