@@ -9,6 +9,7 @@
 #include <itkImageFileReader.h>
 #include <itkRGBPixel.h>
 #include <nlohmann/json.hpp>
+#include <vtkSphereSource.h>
 
 #include "cardioseg/pipeline/report_html.h"
 #include "synthetic.h"
@@ -104,14 +105,15 @@ struct Placement {
   double red_x = 0, red_y = 0, green_x = 0, green_y = 0;
   int red = 0, green = 0;
 };
-Placement Screenshot(const fs::path& html, const fs::path& png, const fs::path& profile) {
+Placement Screenshot(const fs::path& html, const fs::path& png, const fs::path& profile,
+                     const std::string& view = "axial") {
   const std::string cmd = std::string(Chromium()) +
                           " --headless --no-sandbox --disable-gpu --use-angle=swiftshader"
                           " --enable-unsafe-swiftshader --disable-quic --no-first-run"
                           " --disable-background-networking --disable-component-update --disable-sync"
                           " --user-data-dir=" + test::Quote(profile) +
                           " --window-size=1000,700 --virtual-time-budget=15000 --screenshot=" +
-                          test::Quote(png) + " " + test::Quote("file://" + html.string() + "#axial");
+                          test::Quote(png) + " " + test::Quote("file://" + html.string() + "#" + view);
   const auto r = test::RunCommand(cmd);
   EXPECT_TRUE(fs::exists(png)) << r.output;
   using Rgb = itk::Image<itk::RGBPixel<unsigned char>, 2>;
@@ -160,6 +162,27 @@ TEST(ReportHtml, OverlayLiesOnTheAnatomyInTheBrowser) {
     EXPECT_LT(p.green_y, -20) << name << ": anterior is not up";
     EXPECT_LT(std::abs(p.green_x), 15) << name;
   }
+}
+
+// The meshes / VR view: three.js loads from the embedded modules and draws the meshes, with
+// WebXR's button ("VR NOT SUPPORTED" in headless Chromium).
+TEST(ReportHtml, MeshesViewDrawsTheMeshesWithAVrButton) {
+  if (!Chromium()) GTEST_SKIP() << "chromium not installed (scripts/install-deps.sh --python installs it)";
+  test::TempDir dir;
+  const auto c = AsymmetricCase(1, 1);
+  auto sphere = vtkSmartPointer<vtkSphereSource>::New();
+  sphere->SetRadius(15.0);
+  sphere->SetThetaResolution(32);
+  sphere->SetPhiResolution(32);
+  sphere->Update();
+  std::vector<mesh::NamedMesh> meshes{{"left thing", {255, 0, 0}, sphere->GetOutput()}};
+  WriteReportHtml(dir / "vr.html", c.scan.GetPointer(), c.labels.GetPointer(), kTable, meshes,
+                  {{"input", {{"path", "vr"}}}});
+  const std::string html = Read(dir / "vr.html");
+  EXPECT_NE(html.find("VRButton"), std::string::npos);
+  EXPECT_NE(html.find("three-data"), std::string::npos);
+  const auto p = Screenshot(dir / "vr.html", dir / "vr.png", dir / "profile", "vr");
+  EXPECT_GT(p.red, 500) << "the red mesh is not drawn in the meshes view";
 }
 
 }  // namespace

@@ -357,7 +357,8 @@ body{margin:0;font:14px system-ui,sans-serif;background:#111;color:#ddd;display:
 #bar{padding:6px;display:flex;gap:6px;flex-wrap:wrap;align-items:center;background:#222}
 #bar button{background:#333;color:#ddd;border:1px solid #555;padding:3px 8px;cursor:pointer}
 #bar button.on{background:#556}
-#gl{flex:1;width:100%;min-height:0}
+#slices{flex:1;min-height:0;position:relative}#gl{width:100%;height:100%;display:block}
+#vr{flex:1;min-height:0;position:relative;display:none}#vr canvas{width:100%;height:100%;display:block}
 #right{flex:0 0 35%;overflow:auto;padding:8px 12px;background:#181818}
 table{border-collapse:collapse;margin-bottom:8px}td,th{padding:2px 8px;border-bottom:1px solid #333;text-align:left}
 .swatch{display:inline-block;width:12px;height:12px;border:1px solid #888}
@@ -367,13 +368,15 @@ h2{font-size:16px;margin:6px 0}h3{font-size:14px;margin:10px 0 4px}
 <div id="left"><div id="bar">
 <button data-slice="3" class="on">multiplanar</button><button data-slice="0">axial</button>
 <button data-slice="1">coronal</button><button data-slice="2">sagittal</button><button data-slice="4">3D</button>
+<button id="vrTab">meshes / VR</button>
 <label>labels <input id="opacity" type="range" min="0" max="100" value="50"></label>
 <label><input id="showMeshes" type="checkbox" checked> meshes in 3D</label>
-</div><canvas id="gl"></canvas></div>
+</div><div id="slices"><canvas id="gl"></canvas></div><div id="vr"><canvas id="vrCanvas"></canvas></div></div>
 <div id="right"><h2>)" << Escape(case_name) << R"(</h2>
 <div class="meta">cardioseg )" << Escape(Version()) << " (" << Escape(GitRevision()) << R"()<br>model: )"
        << Escape(model.value("name", std::string("none"))) << " " << Escape(model.value("precision", std::string()))
-       << R"(<br>viewer: NiiVue )" << NiivueVersion() << R"( (BSD-2-Clause)</div>
+       << R"(<br>viewer: NiiVue )" << NiivueVersion() << R"( (BSD-2-Clause), three.js )" << ThreeVersion()
+       << R"( (MIT)</div>
 )" << FigureTables(report, table) << R"(
 <p class="meta">Scan cropped to the labels with a )" << Fixed(options.margin_mm, 0)
        << R"( mm margin, intensities for display only. Drag to move the crosshair, scroll to change slices,
@@ -382,7 +385,89 @@ right-drag in 3D to rotate.</p></div>
        << NiivueScript() << R"(</script>
 <script id="case-data" type="application/json">)"
        << ScriptJson(data) << R"(</script>
+<script id="three-data" type="application/json">)"
+       << ScriptJson(json{{"core", Base64(std::string(ThreeCoreScript()))},
+                          {"module", Base64(std::string(ThreeModuleScript()))},
+                          {"orbit", Base64(std::string(OrbitControlsScript()))},
+                          {"vr", Base64(std::string(VrButtonScript()))}})
+       << R"(</script>
 <script>
+async function loadThree() {
+  const t = JSON.parse(document.getElementById('three-data').textContent);
+  const text = b64 => new TextDecoder().decode(Uint8Array.from(atob(b64), c => c.charCodeAt(0)));
+  const url = s => URL.createObjectURL(new Blob([s], { type: 'text/javascript' }));
+  const core = url(text(t.core));
+  const module = url(text(t.module).split("'./three.core.js'").join(JSON.stringify(core)));
+  const orbit = url(text(t.orbit).split("from 'three'").join('from ' + JSON.stringify(module)));
+  const vrButton = url(text(t.vr));
+  return { THREE: await import(module), OrbitControls: (await import(orbit)).OrbitControls,
+           VRButton: (await import(vrButton)).VRButton };
+}
+
+// Binary STL (RAS mm) to three.js (metres, Y up: x = -R, y = S, z = A, so the patient faces +Z).
+function stlGeometry(THREE, b64) {
+  const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+  const view = new DataView(bytes.buffer);
+  const n = view.getUint32(80, true);
+  const pos = new Float32Array(n * 9);
+  for (let t = 0; t < n; ++t) {
+    for (let v = 0; v < 3; ++v) {
+      const o = 84 + t * 50 + 12 + v * 12;
+      const x = view.getFloat32(o, true), y = view.getFloat32(o + 4, true), z = view.getFloat32(o + 8, true);
+      pos.set([-x / 1000, z / 1000, y / 1000], t * 9 + v * 3);
+    }
+  }
+  const g = new THREE.BufferGeometry();
+  g.setAttribute('position', new THREE.BufferAttribute(pos, 3));
+  g.computeVertexNormals();
+  return g;
+}
+
+async function buildVr(meshes) {
+  const { THREE, OrbitControls, VRButton } = await loadThree();
+  const canvas = document.getElementById('vrCanvas');
+  const renderer = new THREE.WebGLRenderer({ canvas, antialias: true });
+  renderer.xr.enabled = true;
+  const scene = new THREE.Scene();
+  scene.background = new THREE.Color(0x121212);
+  scene.add(new THREE.HemisphereLight(0xffffff, 0x444444, 2.0));
+  const sun = new THREE.DirectionalLight(0xffffff, 1.5);
+  sun.position.set(1, 2, 3);
+  scene.add(sun);
+  // The heart at eye height, half a metre in front of a standing viewer (the WebXR origin).
+  const heart = new THREE.Group();
+  const models = new THREE.Group();
+  for (const m of meshes) {
+    const material = new THREE.MeshStandardMaterial({ color: new THREE.Color(m.color[0] / 255, m.color[1] / 255, m.color[2] / 255),
+                                                      side: THREE.DoubleSide, roughness: 0.6 });
+    const mesh = new THREE.Mesh(stlGeometry(THREE, m.stl), material);
+    mesh.name = m.name;
+    models.add(mesh);
+  }
+  const box = new THREE.Box3().setFromObject(models);
+  const centre = box.isEmpty() ? new THREE.Vector3() : box.getCenter(new THREE.Vector3());
+  models.position.sub(centre);
+  heart.add(models);
+  heart.position.set(0, 1.4, -0.5);
+  scene.add(heart);
+  const size = box.isEmpty() ? 0.1 : box.getSize(new THREE.Vector3()).length();
+  const camera = new THREE.PerspectiveCamera(40, 1, 0.01, 20);
+  camera.position.set(0, 1.4, -0.5 + 1.6 * size);
+  const controls = new OrbitControls(camera, canvas);
+  controls.target.copy(heart.position);
+  controls.update();
+  const button = VRButton.createButton(renderer);
+  document.getElementById('vr').appendChild(button);
+  const resize = () => {
+    const w = canvas.parentElement.clientWidth, h = canvas.parentElement.clientHeight;
+    if (w > 0 && h > 0) { renderer.setSize(w, h, false); camera.aspect = w / h; camera.updateProjectionMatrix(); }
+  };
+  window.addEventListener('resize', resize);
+  renderer.setAnimationLoop(() => { controls.update(); renderer.render(scene, camera); });
+  window.cardiosegVr = { scene, camera, renderer };
+  return { resize };
+}
+
 (async function () {
   const data = JSON.parse(document.getElementById('case-data').textContent);
   const nv = new niivue.Niivue({ backColor: [0.07, 0.07, 0.07, 1], show3Dcrosshair: true,
@@ -432,6 +517,22 @@ right-drag in 3D to rotate.</p></div>
   document.getElementById('opacity').oninput = (e) => {
     if (nv.volumes.length > 1 && nv.volumes[0].opacity > 0) nv.setOpacity(1, labelOpacity());
   };
+  // Meshes / VR: the surface meshes in three.js, with WebXR's "Enter VR" where the browser has it.
+  // three.js is loaded from blob: URLs of the embedded modules (no server, no import map).
+  let vr = null;
+  const showVr = async (on) => {
+    document.getElementById('slices').style.display = on ? 'none' : '';
+    document.getElementById('vr').style.display = on ? 'block' : 'none';
+    document.getElementById('vrTab').classList.toggle('on', on);
+    if (on && !vr) vr = await buildVr(data.meshes);
+    if (vr) vr.resize();
+  };
+  document.getElementById('vrTab').onclick = () => {
+    document.querySelectorAll('#bar button[data-slice]').forEach(x => x.classList.remove('on'));
+    showVr(true);
+  };
+  document.querySelectorAll('#bar button[data-slice]').forEach(b => b.addEventListener('click', () => showVr(false)));
+  if (location.hash === '#vr') await showVr(true);
   nv.drawScene();
   window.cardiosegViewer = nv;  // for tests and the console
   document.body.dataset.ready = 'true';

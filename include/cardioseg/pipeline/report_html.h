@@ -2,8 +2,9 @@
 // report.html: one self-contained page per case that opens offline from file:// (no server, no
 // network): the scan with the label map as an overlay in three planes and a 3D render (NiiVue,
 // vendored in third_party/niivue and embedded in the executable), the surface meshes in the same
-// world frame, the label table with opacity controls, and the case's figures (volumes, clinical
-// figures, mesh quality, stage times, model and version).
+// world frame, a meshes / VR view (three.js from third_party/three, WebXR's VRButton), the label
+// table with opacity controls, and the case's figures (volumes, clinical figures, mesh quality,
+// stage times, model and version).
 //
 // Data inside the page, base64-encoded:
 //   - the scan cropped to the labels' bounding box plus `margin_mm`, as int16 NIfTI (gzip):
@@ -14,6 +15,7 @@
 // The NIfTI headers carry the input's spacing, origin and direction, so the viewer's L/R, A/P,
 // S/I labels follow the scan's orientation.
 #include <filesystem>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -41,6 +43,12 @@ void WriteReportHtml(const std::filesystem::path& file, const imaging::ImageType
 // The embedded NiiVue bundle (third_party/niivue/niivue.umd.js) and its version.
 std::string_view NiivueScript();
 const char* NiivueVersion();
+// The embedded three.js modules (third_party/three) and their version.
+std::string_view ThreeCoreScript();
+std::string_view ThreeModuleScript();
+std::string_view OrbitControlsScript();
+std::string_view VrButtonScript();
+const char* ThreeVersion();
 
 // Standard base64 (RFC 4648) of `bytes`.
 std::string Base64(const std::string& bytes);
