@@ -154,8 +154,10 @@ TEST(TorchScript, ScriptedModelFromPythonMatchesWithin1e5) {
   // The same file served through a model card and the predictor.
   PredictorOptions options;
   options.device = "cpu";
+  options.precision = "fp32";  // parity with PyTorch's fp32 output
   const auto predictor = Predictor::Load(dir.path(), options);
   EXPECT_EQ(predictor->card().format, "torchscript");
+  EXPECT_EQ(predictor->precision(), "fp32");
   const Shape3 size{input.size(2), input.size(3), input.size(4)};
   const auto flat = input.contiguous();
   std::vector<float> volume(flat.data_ptr<float>(), flat.data_ptr<float>() + flat.numel());
@@ -166,6 +168,19 @@ TEST(TorchScript, ScriptedModelFromPythonMatchesWithin1e5) {
     worst = std::max(worst, std::abs(double(p[i]) - want.data_ptr<float>()[i]));
   }
   EXPECT_LT(worst, 1e-5);
+  // bf16 autocast (the default where the CPU has bf16 instructions) stays close to fp32.
+  if (CpuHasBf16()) {
+    options.precision = "auto";
+    const auto bf16 = Predictor::Load(dir.path(), options);
+    EXPECT_EQ(bf16->precision(), "bf16");
+    const auto q = bf16->PredictProbabilities(volume, size);
+    double worst_bf16 = 0;
+    for (int64_t i = 0; i < want.numel(); ++i) {
+      worst_bf16 = std::max(worst_bf16, std::abs(double(q[i]) - want.data_ptr<float>()[i]));
+    }
+    EXPECT_LT(worst_bf16, 0.05);
+    EXPECT_GT(worst_bf16, 0.0);  // it did run in bf16
+  }
 }
 
 TEST(Training, SplitIsDeterministicAndDisjoint) {
