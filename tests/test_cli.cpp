@@ -193,12 +193,11 @@ namespace {
 
 // A 4D NIfTI of 3 phases whose bright sphere shrinks, run with --all-phases and a tiny model:
 // every phase is segmented into phase_NN/, and the curve and function summarise their reports.
-TEST(CliAllPhases, SegmentsEveryPhaseAndWritesTheVolumeCurve) {
-  test::TempDir dir, out, model;
-  test::WriteTinyModel(model.path(), 4, {4.0, 4.0, 10.0});
+// A 4D cine NIfTI of `phases` spheres shrinking over time; phase `blank` (if >= 0) is all zeros.
+void WriteCine(const fs::path& path, unsigned phases, int blank = -1) {
   using Image4 = itk::Image<float, 4>;
   auto image = Image4::New();
-  Image4::SizeType size{{24, 24, 6, 3}};
+  Image4::SizeType size{{24, 24, 6, phases}};
   image->SetRegions(Image4::RegionType(size));
   Image4::SpacingType spacing;
   spacing[0] = spacing[1] = 2.0;
@@ -206,18 +205,28 @@ TEST(CliAllPhases, SegmentsEveryPhaseAndWritesTheVolumeCurve) {
   spacing[3] = 40.0;
   image->SetSpacing(spacing);
   image->Allocate();
-  for (unsigned t = 0; t < 3; ++t) {
+  for (unsigned t = 0; t < phases; ++t) {
     Geometry g;
     g.size = {24, 24, 6};
     g.spacing = {2.0, 2.0, 10.0};
     const auto phase = test::Sphere(g, 20.0 - 4.0 * t, 200.0f, 20.0f, 3.0f, 11 + t);
-    std::copy(phase->GetBufferPointer(), phase->GetBufferPointer() + g.NumberOfVoxels(),
-              image->GetBufferPointer() + t * g.NumberOfVoxels());
+    float* dst = image->GetBufferPointer() + t * g.NumberOfVoxels();
+    if (static_cast<int>(t) == blank) {
+      std::fill(dst, dst + g.NumberOfVoxels(), 0.0f);
+    } else {
+      std::copy(phase->GetBufferPointer(), phase->GetBufferPointer() + g.NumberOfVoxels(), dst);
+    }
   }
   auto writer = itk::ImageFileWriter<Image4>::New();
   writer->SetInput(image);
-  writer->SetFileName((dir / "cine.nii.gz").string());
+  writer->SetFileName(path.string());
   writer->Update();
+}
+
+TEST(CliAllPhases, SegmentsEveryPhaseAndWritesTheVolumeCurve) {
+  test::TempDir dir, out, model;
+  test::WriteTinyModel(model.path(), 4, {4.0, 4.0, 10.0});
+  WriteCine(dir / "cine.nii.gz", 3);
 
   const auto r = RunCommand(kExe + " run " + Quote(dir / "cine.nii.gz") + " -o " +
                             Quote(out.path()) + " --all-phases --model " + Quote(model.path()) +
@@ -252,36 +261,6 @@ TEST(CliAllPhases, SegmentsEveryPhaseAndWritesTheVolumeCurve) {
   EXPECT_EQ(one.exit_code, 1) << one.output;
   EXPECT_NE(one.output.find("single phase"), std::string::npos) << one.output;
   EXPECT_FALSE(fs::exists(out3.path() / "x"));
-}
-
-// A 4D cine NIfTI of `phases` spheres shrinking over time; phase `blank` (if >= 0) is all zeros.
-void WriteCine(const fs::path& path, unsigned phases, int blank = -1) {
-  using Image4 = itk::Image<float, 4>;
-  auto image = Image4::New();
-  Image4::SizeType size{{24, 24, 6, phases}};
-  image->SetRegions(Image4::RegionType(size));
-  Image4::SpacingType spacing;
-  spacing[0] = spacing[1] = 2.0;
-  spacing[2] = 10.0;
-  spacing[3] = 40.0;
-  image->SetSpacing(spacing);
-  image->Allocate();
-  for (unsigned t = 0; t < phases; ++t) {
-    Geometry g;
-    g.size = {24, 24, 6};
-    g.spacing = {2.0, 2.0, 10.0};
-    const auto phase = test::Sphere(g, 20.0 - 4.0 * t, 200.0f, 20.0f, 3.0f, 11 + t);
-    float* dst = image->GetBufferPointer() + t * g.NumberOfVoxels();
-    if (static_cast<int>(t) == blank) {
-      std::fill(dst, dst + g.NumberOfVoxels(), 0.0f);
-    } else {
-      std::copy(phase->GetBufferPointer(), phase->GetBufferPointer() + g.NumberOfVoxels(), dst);
-    }
-  }
-  auto writer = itk::ImageFileWriter<Image4>::New();
-  writer->SetInput(image);
-  writer->SetFileName(path.string());
-  writer->Update();
 }
 
 nlohmann::json N4Details(const fs::path& report_file) {
@@ -321,16 +300,15 @@ TEST(CliAllPhases, OneBiasFieldServesEveryPhaseAndAFailedPhaseLeavesNothing) {
   }
 }
 
-// evaluate --mask scores only inside the mask: a prediction that differs from the reference only
-// outside the mask is perfect with it and imperfect without.
-TEST(CliEvaluate, MaskRestrictsScoringToTheContouredSlices) {
-  test::TempDir dir;
+// A reference labelled 3 on slices 1-4 and a prediction labelled 3 on all 6 slices of the same
+// 10x10 in-plane square (Dice 0.8, prediction volume +50 %), written as ref.nii.gz and
+// pred.nii.gz into `dir`; returns their grid.
+Geometry WriteSlabPair(const fs::path& dir) {
   Geometry g;
   g.size = {20, 20, 6};
   g.spacing = {1.5, 1.5, 8.0};
   auto reference = imaging::MakeImage<imaging::LabelMapType>(g, 0);
   auto prediction = imaging::MakeImage<imaging::LabelMapType>(g, 0);
-  auto mask = imaging::MakeImage<imaging::LabelMapType>(g, 0);
   for (std::size_t k = 0; k < 6; ++k)
     for (std::size_t j = 5; j < 15; ++j)
       for (std::size_t i = 5; i < 15; ++i) {
@@ -338,9 +316,18 @@ TEST(CliEvaluate, MaskRestrictsScoringToTheContouredSlices) {
         if (k >= 1 && k <= 4) reference->GetBufferPointer()[v] = 3;  // slices 0 and 5 not drawn
         prediction->GetBufferPointer()[v] = 3;                      // the model labels every slice
       }
-  for (std::size_t v = 20 * 20; v < 5 * 20 * 20; ++v) mask->GetBufferPointer()[v] = 1;
   imaging::WriteLabelMap(reference.GetPointer(), dir / "ref.nii.gz");
   imaging::WriteLabelMap(prediction.GetPointer(), dir / "pred.nii.gz");
+  return g;
+}
+
+// evaluate --mask scores only inside the mask: a prediction that differs from the reference only
+// outside the mask is perfect with it and imperfect without.
+TEST(CliEvaluate, MaskRestrictsScoringToTheContouredSlices) {
+  test::TempDir dir;
+  const Geometry g = WriteSlabPair(dir.path());
+  auto mask = imaging::MakeImage<imaging::LabelMapType>(g, 0);
+  for (std::size_t v = 20 * 20; v < 5 * 20 * 20; ++v) mask->GetBufferPointer()[v] = 1;
   imaging::WriteLabelMap(mask.GetPointer(), dir / "mask.nii.gz");
   const std::string base = kExe + " evaluate " + Quote(dir / "pred.nii.gz") + " " +
                            Quote(dir / "ref.nii.gz") + " --labels 3";
@@ -360,20 +347,7 @@ TEST(CliEvaluate, MaskRestrictsScoringToTheContouredSlices) {
 // table on stderr), 2 for a malformed gate; JUnit XML for CI systems.
 TEST(CliEvaluate, GatesSetTheExitCodeAndWriteJUnit) {
   test::TempDir dir;
-  Geometry g;
-  g.size = {20, 20, 6};
-  g.spacing = {1.5, 1.5, 8.0};
-  auto reference = imaging::MakeImage<imaging::LabelMapType>(g, 0);
-  auto prediction = imaging::MakeImage<imaging::LabelMapType>(g, 0);
-  for (std::size_t k = 0; k < 6; ++k)
-    for (std::size_t j = 5; j < 15; ++j)
-      for (std::size_t i = 5; i < 15; ++i) {
-        const std::size_t v = (k * 20 + j) * 20 + i;
-        if (k >= 1 && k <= 4) reference->GetBufferPointer()[v] = 3;
-        prediction->GetBufferPointer()[v] = 3;  // Dice 0.8, volume +50 %
-      }
-  imaging::WriteLabelMap(reference.GetPointer(), dir / "ref.nii.gz");
-  imaging::WriteLabelMap(prediction.GetPointer(), dir / "pred.nii.gz");
+  WriteSlabPair(dir.path());  // Dice 0.8, volume +50 %
   const std::string base = kExe + " evaluate " + Quote(dir / "pred.nii.gz") + " " + Quote(dir / "ref.nii.gz");
   EXPECT_EQ(RunCommand(base + " --min-dice 0.7 --max-volume-diff-pct 60").exit_code, 0);
   auto r = RunCommand(base + " --min-dice 0.9 --junit " + Quote(dir / "junit.xml"));

@@ -14,6 +14,5 @@ struct CheckResult {
 };
 
 std::string JUnitXml(const std::string& suite, const std::vector<CheckResult>& results);
-std::string XmlEscape(const std::string& text);
 
 }  // namespace cardioseg::app

@@ -19,6 +19,7 @@
 #include "cardioseg/core/atomic_file.h"
 #include "cardioseg/core/csv.h"
 #include "cardioseg/core/error.h"
+#include "cardioseg/core/markup.h"
 #include "cardioseg/pipeline/checksum.h"
 
 namespace cardioseg::pipeline {
@@ -94,18 +95,6 @@ std::vector<BatchCase> SelectShard(const std::vector<BatchCase>& cases, int shar
 
 namespace {
 
-std::string HtmlEscape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '<') out += "&lt;";
-    else if (c == '>') out += "&gt;";
-    else if (c == '&') out += "&amp;";
-    else if (c == '"') out += "&quot;";
-    else out += c;
-  }
-  return out;
-}
-
 // index.html of a batch: one row per case with its status (and the reason of a failure), the
 // preview thumbnail, the label volumes and clinical figures, and a link to its report.html.
 // Links are relative, so the folder can be moved or served as it is.
@@ -120,17 +109,17 @@ std::string BatchIndexHtml(const std::vector<json>& rows, const std::vector<std:
   h << "<h2>cardioseg batch: " << summary.value("done", 0) << " done, " << summary.value("skipped", 0)
     << " skipped, " << summary.value("failed", 0) << " failed, " << summary.value("not_run", 0)
     << " not run</h2>\n<table id=\"cases\"><tr><th>case</th><th>status</th><th>preview</th>";
-  for (const auto& n : volume_names) h << "<th>" << HtmlEscape(n) << " (mL)</th>";
+  for (const auto& n : volume_names) h << "<th>" << EscapeMarkup(n) << " (mL)</th>";
   h << "<th>LV mass (g)</th><th>time (s)</th><th>reason</th></tr>\n";
   for (const auto& r : rows) {
     const std::string id = r.value("case", std::string());
     const std::string status = r.value("status", std::string());
     const bool has_outputs = status == "done" || status == "skipped";
-    h << "<tr class=\"" << HtmlEscape(status) << "\"><td>";
-    if (has_outputs) h << "<a href=\"" << HtmlEscape(id) << "/report.html\">" << HtmlEscape(id) << "</a>";
-    else h << HtmlEscape(id);
-    h << "</td><td>" << HtmlEscape(status) << "</td><td>";
-    if (has_outputs) h << "<a href=\"" << HtmlEscape(id) << "/report.html\"><img alt=\"\" src=\"" << HtmlEscape(id) << "/preview.png\"></a>";
+    h << "<tr class=\"" << EscapeMarkup(status) << "\"><td>";
+    if (has_outputs) h << "<a href=\"" << EscapeMarkup(id) << "/report.html\">" << EscapeMarkup(id) << "</a>";
+    else h << EscapeMarkup(id);
+    h << "</td><td>" << EscapeMarkup(status) << "</td><td>";
+    if (has_outputs) h << "<a href=\"" << EscapeMarkup(id) << "/report.html\"><img alt=\"\" src=\"" << EscapeMarkup(id) << "/preview.png\"></a>";
     h << "</td>";
     for (const auto& n : volume_names) {
       h << "<td>";
@@ -145,7 +134,7 @@ std::string BatchIndexHtml(const std::vector<json>& rows, const std::vector<std:
     }
     h << "</td><td>";
     if (r.contains("wall_s")) h << std::fixed << std::setprecision(1) << r["wall_s"].get<double>();
-    h << "</td><td>" << HtmlEscape(r.value("reason", std::string())) << "</td></tr>\n";
+    h << "</td><td>" << EscapeMarkup(r.value("reason", std::string())) << "</td></tr>\n";
   }
   h << "</table></body></html>\n";
   return h.str();

@@ -6,7 +6,7 @@
 #include <fstream>
 #include <sstream>
 
-#include <itkImageFileWriter.h>
+#include "cardioseg/imaging/io.h"
 #include <vtkCellArray.h>
 #include <vtkIdList.h>
 #include <vtkPoints.h>
@@ -17,6 +17,7 @@
 
 #include "cardioseg/core/atomic_file.h"
 #include "cardioseg/core/error.h"
+#include "cardioseg/core/markup.h"
 #include "cardioseg/core/version.h"
 
 namespace cardioseg::pipeline {
@@ -32,20 +33,15 @@ std::string ReadBytes(const fs::path& file) {
   return s.str();
 }
 
-// Writes `image` as .nii.gz into a temporary file and returns its bytes.
-template <class TImage>
-std::string NiftiBytes(const TImage* image, const fs::path& near) {
+// `image` as .nii.gz bytes (written through a temporary file beside `near`).
+std::string NiftiBytes(const imaging::LabelMapType* image, const fs::path& near) {
   const fs::path tmp = TemporaryPathFor(near.parent_path() / "viewer.nii.gz");
-  auto writer = itk::ImageFileWriter<TImage>::New();
-  writer->SetInput(image);
-  writer->SetFileName(tmp.string());
-  writer->SetUseCompression(true);
   try {
-    writer->Update();
-  } catch (const itk::ExceptionObject& e) {
+    imaging::WriteLabelMap(image, tmp);
+  } catch (...) {
     std::error_code ec;
     fs::remove(tmp, ec);
-    throw InputError(near.string(), std::string("cannot write the viewer's volume: ") + e.GetDescription());
+    throw;
   }
   std::string bytes = ReadBytes(tmp);
   std::error_code ec;
@@ -137,20 +133,6 @@ std::string StlBytes(vtkPolyData* input, bool lps, long max_triangles) {
   return out;
 }
 
-std::string Escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
 // JSON for a <script> block: "</" cannot close the element.
 std::string ScriptJson(const json& j) {
   std::string s = j.dump(-1, ' ', false, json::error_handler_t::replace);
@@ -183,7 +165,7 @@ std::string FigureTables(const json& report, const std::vector<nn::LabelInfo>& t
     if (l.value == 0) continue;
     const double ml = volumes.contains(l.name) ? volumes[l.name].get<double>() : 0.0;
     h << "<tr><td><span class=\"swatch\" style=\"background:rgb(" << l.color[0] << "," << l.color[1] << ","
-      << l.color[2] << ")\"></span></td><td>" << l.value << "</td><td>" << Escape(l.name) << "</td><td>"
+      << l.color[2] << ")\"></span></td><td>" << l.value << "</td><td>" << EscapeMarkup(l.name) << "</td><td>"
       << Fixed(ml, 1) << "</td></tr>";
   }
   h << "</table>";
@@ -191,7 +173,7 @@ std::string FigureTables(const json& report, const std::vector<nn::LabelInfo>& t
     h << "<h3>Clinical figures</h3><table id=\"clinical\">";
     for (const auto& [k, v] : report["clinical"].items()) {
       const int digits = v.is_number() && std::abs(v.get<double>()) < 10 ? 2 : 1;
-      h << "<tr><td>" << Escape(k) << "</td><td>" << (v.is_number() ? Fixed(v.get<double>(), digits) : Escape(v.dump()))
+      h << "<tr><td>" << EscapeMarkup(k) << "</td><td>" << (v.is_number() ? Fixed(v.get<double>(), digits) : EscapeMarkup(v.dump()))
         << "</td></tr>";
     }
     h << "</table>";
@@ -200,7 +182,7 @@ std::string FigureTables(const json& report, const std::vector<nn::LabelInfo>& t
     h << "<h3>Ventricular function</h3><table id=\"function\"><tr><th></th><th>EDV (mL)</th><th>ESV (mL)</th>"
          "<th>SV (mL)</th><th>EF (%)</th></tr>";
     for (const auto& [k, f] : report["function"].items()) {
-      h << "<tr><td>" << Escape(k) << "</td><td>" << Fixed(f.value("edv_ml", 0.0), 1) << "</td><td>"
+      h << "<tr><td>" << EscapeMarkup(k) << "</td><td>" << Fixed(f.value("edv_ml", 0.0), 1) << "</td><td>"
         << Fixed(f.value("esv_ml", 0.0), 1) << "</td><td>" << Fixed(f.value("sv_ml", 0.0), 1) << "</td><td>"
         << Fixed(f.value("ef_percent", 0.0), 1) << "</td></tr>";
     }
@@ -227,7 +209,7 @@ std::string FigureTables(const json& report, const std::vector<nn::LabelInfo>& t
          "<th>volume (mL)</th><th>label volume (mL)</th></tr>";
     for (const auto& m : mesh_rows) {
       const json q = m.value("quality", json::object());
-      h << "<tr><td>" << Escape(m.value("name", "")) << "</td><td>" << q.value("triangles", 0) << "</td><td>"
+      h << "<tr><td>" << EscapeMarkup(m.value("name", "")) << "</td><td>" << q.value("triangles", 0) << "</td><td>"
         << (q.value("watertight", false) ? "yes" : "no") << "</td><td>" << Fixed(q.value("volume_ml", 0.0), 1)
         << "</td><td>" << Fixed(q.value("label_volume_ml", 0.0), 1) << "</td></tr>";
     }
@@ -235,7 +217,7 @@ std::string FigureTables(const json& report, const std::vector<nn::LabelInfo>& t
   }
   h << "<h3>Stages</h3><table id=\"stages\"><tr><th>stage</th><th>time (s)</th></tr>";
   for (const auto& s : report.value("stages", json::array())) {
-    h << "<tr><td>" << Escape(s.value("name", "")) << "</td><td>" << Fixed(s.value("wall_s", 0.0), 2) << "</td></tr>";
+    h << "<tr><td>" << EscapeMarkup(s.value("name", "")) << "</td><td>" << Fixed(s.value("wall_s", 0.0), 2) << "</td></tr>";
   }
   h << "</table>";
   return h.str();
@@ -276,7 +258,7 @@ void WriteReportHtml(const fs::path& file, const imaging::ImageType* scan,
   const std::array<std::size_t, 3> size{hi[0] - lo[0] + 1, hi[1] - lo[1] + 1, hi[2] - lo[2] + 1};
   const Geometry crop = SubGrid(g, lo, size);
 
-  // Display intensities: 0.5-99.5th percentiles of the crop onto 0..1000.
+  // Display intensities: 0.5-99.5th percentiles of the crop onto 0..255 (uint8).
   std::vector<float> values;
   values.reserve(crop.NumberOfVoxels());
   const float* s = scan->GetBufferPointer();
@@ -291,17 +273,13 @@ void WriteReportHtml(const fs::path& file, const imaging::ImageType* scan,
     return sorted[idx];
   };
   const float p_lo = at(0.005), p_hi = std::max(at(0.995), p_lo + 1e-6f);
-  using ShortImage = itk::Image<short, 3>;
   auto crop_labels = imaging::MakeImage<imaging::LabelMapType>(crop, 0);
-  auto display = ShortImage::New();  // the label map's grid
-  display->CopyInformation(crop_labels);
-  display->SetRegions(crop_labels->GetLargestPossibleRegion());
-  display->Allocate();
-  short* d = display->GetBufferPointer();
+  auto display = imaging::MakeImage<imaging::LabelMapType>(crop, 0);
+  std::uint8_t* d = display->GetBufferPointer();
   std::uint8_t* cl = crop_labels->GetBufferPointer();
   for (std::size_t v = 0; v < values.size(); ++v) {
     const float t = std::clamp((values[v] - p_lo) / (p_hi - p_lo), 0.0f, 1.0f);
-    d[v] = static_cast<short>(std::lround(1000.0f * t));
+    d[v] = static_cast<std::uint8_t>(std::lround(255.0f * t));
   }
   if (labels) {
     const std::uint8_t* l = labels->GetBufferPointer();
@@ -350,7 +328,7 @@ void WriteReportHtml(const fs::path& file, const imaging::ImageType* scan,
   html << R"(<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>cardioseg: )" << Escape(fs::path(case_name).filename().string()) << R"(</title>
+<title>cardioseg: )" << EscapeMarkup(fs::path(case_name).filename().string()) << R"(</title>
 <style>
 body{margin:0;font:14px system-ui,sans-serif;background:#111;color:#ddd;display:flex;height:100vh}
 #left{flex:1 1 65%;display:flex;flex-direction:column;min-width:0}
@@ -372,9 +350,9 @@ h2{font-size:16px;margin:6px 0}h3{font-size:14px;margin:10px 0 4px}
 <label>labels <input id="opacity" type="range" min="0" max="100" value="50"></label>
 <label><input id="showMeshes" type="checkbox" checked> meshes in 3D</label>
 </div><div id="slices"><canvas id="gl"></canvas></div><div id="vr"><canvas id="vrCanvas"></canvas></div></div>
-<div id="right"><h2>)" << Escape(case_name) << R"(</h2>
-<div class="meta">cardioseg )" << Escape(Version()) << " (" << Escape(GitRevision()) << R"()<br>model: )"
-       << Escape(model.value("name", std::string("none"))) << " " << Escape(model.value("precision", std::string()))
+<div id="right"><h2>)" << EscapeMarkup(case_name) << R"(</h2>
+<div class="meta">cardioseg )" << EscapeMarkup(Version()) << " (" << EscapeMarkup(GitRevision()) << R"()<br>model: )"
+       << EscapeMarkup(model.value("name", std::string("none"))) << " " << EscapeMarkup(model.value("precision", std::string()))
        << R"(<br>viewer: NiiVue )" << NiivueVersion() << R"( (BSD-2-Clause), three.js )" << ThreeVersion()
        << R"( (MIT)</div>
 )" << FigureTables(report, table) << R"(
@@ -475,7 +453,7 @@ async function buildVr(meshes) {
                                  isOrientCube: true, dragAndDropEnabled: false });
   await nv.attachTo('gl');
   const scan = await niivue.NVImage.loadFromBase64({ base64: data.scan, name: 'scan.nii.gz',
-                                                     colormap: 'gray', cal_min: 0, cal_max: 1000 });
+                                                     colormap: 'gray', cal_min: 0, cal_max: 255 });
   nv.addVolume(scan);
   if (data.labels) {
     const labels = await niivue.NVImage.loadFromBase64({ base64: data.labels, name: 'labels.nii.gz', opacity: 0.5 });

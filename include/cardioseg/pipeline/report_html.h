@@ -7,8 +7,8 @@
 // stage times, model and version).
 //
 // Data inside the page, base64-encoded:
-//   - the scan cropped to the labels' bounding box plus `margin_mm`, as int16 NIfTI (gzip):
-//     intensities clipped to the 0.5-99.5th percentiles and mapped to 0..1000 (display only);
+//   - the scan cropped to the labels' bounding box plus `margin_mm`, as uint8 NIfTI (gzip):
+//     intensities clipped to the 0.5-99.5th percentiles and mapped to 0..255 (display only);
 //   - the label map on the same crop, uint8 NIfTI (gzip);
 //   - each mesh as binary STL in RAS millimetres (NiiVue's world frame), decimated to at most
 //     `max_mesh_triangles` triangles for the page (the mesh files keep full resolution).
