@@ -92,5 +92,36 @@ TEST(Statistics, PearsonAndSpearmanAgainstHandComputedValues) {
   EXPECT_THROW(Correlate({1, 2}, {1}), std::invalid_argument);
 }
 
+// Bland-Altman and ACDC's ejection fraction, against values computed by hand.
+TEST(Statistics, ClinicalAgreementAgainstHandComputedValues) {
+  // EF = (EDV - ESV) / EDV: a predicted (150 mL, 90 mL) heart has EF 40 %, the reference
+  // (160 mL, 80 mL) 50 %: a difference of -10 points.
+  const auto ef = [](double edv, double esv) { return 100.0 * (edv - esv) / edv; };
+  EXPECT_DOUBLE_EQ(ef(150, 90), 40.0);
+  EXPECT_DOUBLE_EQ(ef(160, 80), 50.0);
+  // Differences predicted - reference: 2, -1, 4, 3 -> bias 2, sample sd sqrt(14/3) = 2.160247,
+  // limits 2 -/+ 1.96 x 2.160247 = -2.234084 .. 6.234084, MAE (2 + 1 + 4 + 3) / 4 = 2.5.
+  const std::vector<double> predicted{52, 59, 44, 33}, reference{50, 60, 40, 30};
+  const Agreement a = ComputeAgreement(predicted, reference);
+  EXPECT_EQ(a.n, 4);
+  EXPECT_DOUBLE_EQ(a.bias, 2.0);
+  EXPECT_NEAR(a.sd, 2.160247, 1e-6);
+  EXPECT_NEAR(a.loa_lower, -2.234084, 1e-6);
+  EXPECT_NEAR(a.loa_upper, 6.234084, 1e-6);
+  EXPECT_DOUBLE_EQ(a.mae, 2.5);
+  // r: x = reference, y = predicted; means 45, 47; sxy = 5*5 + 15*12 + (-5)(-3) + (-15)(-14) = 430,
+  // sxx = 25 + 225 + 25 + 225 = 500, syy = 25 + 144 + 9 + 196 = 374 -> r = 430 / sqrt(500 x 374).
+  EXPECT_NEAR(a.pearson_r, 430.0 / std::sqrt(500.0 * 374.0), 1e-12);
+  // NaN pairs are left out; one pair has no sd.
+  const Agreement one = ComputeAgreement({1, std::nan("")}, {0, 5});
+  EXPECT_EQ(one.n, 1);
+  EXPECT_DOUBLE_EQ(one.bias, 1.0);
+  EXPECT_TRUE(std::isnan(one.sd));
+  EXPECT_THROW(ComputeAgreement({1}, {1, 2}), std::invalid_argument);
+  // Subjects: the first group of the pattern, or the id itself.
+  EXPECT_EQ(SubjectOf("patient001_es", "^(patient[0-9]+)"), "patient001");
+  EXPECT_EQ(SubjectOf("case7", "^(patient[0-9]+)"), "case7");
+}
+
 }  // namespace
 }  // namespace cardioseg
