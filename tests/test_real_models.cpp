@@ -89,7 +89,7 @@ TEST(RealShippedModel, AcdcModelMeasuresTheLvEjectionFractionOfHeldOutPatients) 
   ASSERT_TRUE(fs::exists(model / "model.json")) << "the shipped ACDC model is missing";
   std::ifstream split_file(model / "split.json");
   const auto held_out = nlohmann::json::parse(split_file)["validation_subjects"];
-  for (const std::string id : {"@PATIENT_A@", "@PATIENT_B@"}) {
+  for (const std::string id : {"patient002", "patient005"}) {
     ASSERT_NE(std::find(held_out.begin(), held_out.end(), id), held_out.end()) << id;
     double ef[2] = {0, 0};  // predicted, reference
     double lv[2][2] = {{0, 0}, {0, 0}};  // [ED, ES][predicted, reference] mL

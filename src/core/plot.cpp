@@ -40,7 +40,7 @@ const std::map<char, const char*>& Font() {
       {'_', "..............................#####"}, {'(', "...#...#...#....#....#.....#.....#."},
       {')', ".#.....#.....#....#....#...#...#..."}, {'%', "##...##..#...#...#...#...#..##...##"},
       {'/', ".....#...#...#...#...#.....#......."}, {':', ".......##...##.......##...##......."},
-      {',', ".....................##...##...#..."}, {' ', "..................................."}};
+      {',', ".....................##...##...#..."}, {'+', ".......#....#..#####..#....#......."}, {' ', "..................................."}};
   return kFont;
 }
 
@@ -250,8 +250,7 @@ RgbRaster DrawBlandAltman(const std::string& title, const std::string& unit,
   const Panel p{90, 50, 600, 440, xmin - xpad, xmax + xpad, ymin - ypad, ymax + ypad};
   DrawAxes(c, p, title, true);
   const std::array<int, 3> ink{40, 40, 40}, blue{40, 80, 200}, red{200, 50, 50};
-  c.Text(p.x0 + 120, p.y1 + 24, "MEAN OF BOTH (" + unit + ")", ink);
-  c.Text(6, p.y0 - 36 + 20, "PRED - REF (" + unit + ")", ink);
+  c.Text(p.x0 + 120, p.y1 + 24, "X: MEAN OF BOTH (" + unit + ")   Y: PRED - REF (" + unit + ")", ink);
   const auto hline = [&](double v, std::array<int, 3> color, bool dashed, const std::string& label) {
     if (!std::isfinite(v)) return;
     for (long x = p.x0; x < p.x1; x += dashed ? 12 : 1) {
