@@ -249,6 +249,7 @@ TEST(CliAllPhases, SegmentsEveryPhaseAndWritesTheVolumeCurve) {
   int lines = 0;
   while (std::getline(csv, line)) ++lines;
   EXPECT_EQ(lines, 4);  // header + 3 phases
+  EXPECT_TRUE(fs::exists(out / "report.html"));  // the series page
 
   // A 3D input has one phase: refused, nothing written.
   test::TempDir out3;

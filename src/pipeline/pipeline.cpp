@@ -619,6 +619,23 @@ json RunAllPhases(const fs::path& input, const fs::path& final_dir, Pipeline& pi
   }
   WriteTextAtomically(output_dir / "volume_curve.csv", csv);
   WriteTextAtomically(output_dir / "function.json", summary.dump(2) + "\n");
+  // The series page: the LV's end-diastolic phase (phase 0 without an LV) in the viewer, with the
+  // ventricular function of the series beside it.
+  if (pipeline.effective.output.report_html) {
+    const int ed = summary["function"].contains("lv") ? summary["function"]["lv"]["ed_phase"].get<int>() : 0;
+    char name[32];
+    std::snprintf(name, sizeof name, "phase_%02d", ed);
+    auto input_config = pipeline.effective.input;
+    input_config.phase = ed;
+    const auto image = imaging::ReadVolume(input, input_config);
+    json page = config::ReadJsonFile(output_dir / name / "report.json");
+    page["function"] = summary["function"];
+    page["input"]["path"] = input.string() + " (series; " + name + " shown)";
+    imaging::LabelMapType::Pointer labels;
+    if (fs::exists(output_dir / name / "seg.nii.gz")) labels = imaging::ReadLabelMap(output_dir / name / "seg.nii.gz");
+    WriteReportHtml(output_dir / "report.html", image.image.GetPointer(), labels.GetPointer(), pipeline.labels,
+                    {}, page);
+  }
   stage.Commit();
   for (const auto& [key, f] : summary["function"].items()) {
     spdlog::info("{}: {} EDV {:.1f} mL (phase {}), ESV {:.1f} mL (phase {}), SV {:.1f} mL, EF {:.1f} %",
