@@ -319,6 +319,19 @@ TEST_F(BadInput, CompareChecksARunFolderAgainstItsBaseline) {
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("all hold"), std::string::npos) << r.output;
   EXPECT_TRUE(fs::exists(dir_ / "junit.xml"));
+  // Ventricular function (function.json of --all-phases): EF must match within ef_points.
+  const auto function = [](double ef) {
+    return nlohmann::json{{"function", {{"lv", {{"edv_ml", 100.0}, {"esv_ml", 100.0 - ef}, {"ef_percent", ef}}}}}}.dump();
+  };
+  std::ofstream(dir_ / "base" / "b" / "function.json") << function(40);
+  std::ofstream(dir_ / "new" / "b" / "function.json") << function(40);
+  EXPECT_EQ(RunCommand(compare).exit_code, 0);
+  std::ofstream(dir_ / "new" / "b" / "function.json") << function(45);
+  r = RunCommand(compare);
+  EXPECT_EQ(r.exit_code, 3) << r.output;
+  EXPECT_NE(r.output.find("lv ef_percent 45"), std::string::npos) << r.output;
+  fs::remove(dir_ / "base" / "b" / "function.json");
+  fs::remove(dir_ / "new" / "b" / "function.json");
   // A label map that changed: one voxel flipped in case b.
   auto seg = imaging::ReadLabelMap(dir_ / "new" / "b" / "seg.nii.gz");
   auto* p = seg->GetBufferPointer();

@@ -167,7 +167,8 @@ class Checker {
     }
     const json fb = ReadJsonOrNull(base_dir / "function.json"), fn = ReadJsonOrNull(new_dir / "function.json");
     if (!fb.is_null()) {
-      for (const auto& [k, f] : fb.value("function", json::object()).items()) {
+      const json functions = fb.value("function", json::object());  // items() needs a live object
+      for (const auto& [k, f] : functions.items()) {
         if (fn.is_null() || !fn["function"].contains(k)) {
           Add(id, k + " ef", false, k + " EF is missing in the new run");
           continue;
