@@ -11,6 +11,15 @@ if(CARDIOSEG_SANITIZE)
   add_link_options(-fsanitize=address,undefined)
 endif()
 
+if(CARDIOSEG_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "CARDIOSEG_FUZZ needs clang (libFuzzer): use the fuzz preset or tools/fuzz.sh")
+  endif()
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+                      -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
 # Warnings for our own targets only (third-party headers are system headers).
 function(cardioseg_warnings target)
   target_compile_options(${target} PRIVATE -Wall -Wextra -Wno-unused-parameter)

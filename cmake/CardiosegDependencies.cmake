@@ -8,7 +8,10 @@ find_package(CLI11 2.1 REQUIRED CONFIG)
 
 # LibTorch (Debian's libtorch-dev is CPU-only; a CUDA LibTorch from PyTorch works the same way
 # through CMAKE_PREFIX_PATH=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')).
-find_package(Torch REQUIRED)
+# The fuzz build (tests/fuzz) needs neither LibTorch, VTK nor Open3D.
+if(NOT CARDIOSEG_FUZZ)
+  find_package(Torch REQUIRED)
+endif()
 
 if(CARDIOSEG_TORCH_ONLY)
   return()
@@ -21,11 +24,21 @@ find_package(ITK 5.2 REQUIRED COMPONENTS
   ITKBiasCorrection ITKImageIntensity ITKThresholding ITKImageGrid ITKImageFunction
   ITKSmoothing ITKImageStatistics ITKConnectedComponents ITKDistanceMap ITKLabelMap
   ITKMathematicalMorphology ITKBinaryMathematicalMorphology ITKImageLabel)
+if(CARDIOSEG_FUZZ)
+  include(CardiosegFuzzItk)
+endif()
 include(${ITK_USE_FILE})
 find_package(GDCM REQUIRED)
+# DCMTK 3.6.7: checks each DICOM file's structure before GDCM reads it (dcmdata) and writes
+# DICOM Segmentation objects (dcmseg).
+find_package(DCMTK 3.6 REQUIRED CONFIG)
 find_package(ZLIB REQUIRED)
 # OpenSSL's libcrypto for the SHA-256 checksums of outputs in report.json.
 find_package(OpenSSL REQUIRED COMPONENTS Crypto)
+
+if(CARDIOSEG_FUZZ)
+  return()
+endif()
 
 # Open3D 0.16 (Debian's libopen3d-dev) for ball pivoting. No version in find_package: Debian's
 # Open3DConfigVersion.cmake does not accept one.

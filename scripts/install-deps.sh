@@ -10,7 +10,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config ccache git
-  libinsighttoolkit5-dev libfftw3-dev libgdcm-dev libgdcm-tools
+  libinsighttoolkit5-dev libfftw3-dev libgdcm-dev libgdcm-tools libdcmtk-dev
   libvtk9-dev
   libtorch-dev libopenblas0-pthread
   libopen3d-dev

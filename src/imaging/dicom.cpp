@@ -9,6 +9,9 @@
 #include <sstream>
 #include <stdexcept>
 
+#include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/oflog/oflog.h>
 #include <gdcmDirectory.h>
 #include <gdcmScanner.h>
 #include <itkGDCMImageIO.h>
@@ -31,60 +34,53 @@ const gdcm::Tag kTriggerTime(0x0018, 0x1060);
 const gdcm::Tag kInstanceNumber(0x0020, 0x0013);
 const gdcm::Tag kRows(0x0028, 0x0010);
 
-// A Part 10 file ("DICM" after the 128-byte preamble) whose File Meta Information group is cut
-// short: GDCM 3.0 asserts (aborts the process) on such a file, so it is refused before GDCM
-// reads it. (0002,0000) FileMetaInformationGroupLength gives the group's length.
-bool MetaInformationTruncated(const fs::path& file) {
+// Each file's structure is checked with DCMTK before GDCM reads it. GDCM 3.0 trusts the value
+// lengths in a file: a length larger than the file makes it allocate that much (up to 4 GiB from
+// a file of a few bytes, found by tests/fuzz/fuzz_dicom), and a file cut short inside its meta
+// information or data set makes it assert (abort the process). DCMTK parses the file without
+// loading values larger than 4 KiB and reports an element longer than the bytes left in the file
+// ("premature end of stream").
+enum class DicomFileKind { kImage, kNotImage, kNotDicom };
+struct DicomFileCheck {
+  DicomFileKind kind = DicomFileKind::kNotDicom;
+};
+
+bool IsPart10(const fs::path& file) {
   std::ifstream in(file, std::ios::binary);
-  char head[144];
+  char head[132];
   in.read(head, sizeof head);
-  const auto got = in.gcount();
-  if (got < 132 || std::memcmp(head + 128, "DICM", 4) != 0) return false;  // not Part 10: GDCM decides
-  if (got < 144) return true;
-  // Explicit VR little endian: group 0002, element 0000, "UL", length 4, value.
-  std::uint16_t group = 0, element = 0;
-  std::memcpy(&group, head + 132, 2);
-  std::memcpy(&element, head + 134, 2);
-  if (group != 0x0002 || element != 0x0000 || std::memcmp(head + 136, "UL", 2) != 0) return false;
-  std::uint32_t length = 0;
-  std::memcpy(&length, head + 140, 4);
-  std::error_code ec;
-  const auto size = fs::file_size(file, ec);
-  return ec || size < 144 + std::uintmax_t(length);
+  return in.gcount() == 132 && std::memcmp(head + 128, "DICM", 4) == 0;
 }
 
-// Whether the file holds a PixelData element tag (7FE0,0010) in either byte order. GDCM 3.0 also
-// asserts on a data set cut short before its pixel data; a file cut there has no such tag, so it
-// is kept from GDCM (an image file always has one; a file without is no image for cardioseg).
-struct PixelDataElement {
-  bool found = false;
-  std::uint64_t declared = 0, available = 0;  // value bytes: declared by its length, present
-};
-PixelDataElement FindPixelData(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  static const std::string little("\xE0\x7F\x10\x00", 4), big("\x7F\xE0\x00\x10", 4);
-  PixelDataElement p;
-  const bool is_big = bytes.rfind(little) == std::string::npos;
-  const auto at = is_big ? bytes.rfind(big) : bytes.rfind(little);
-  if (at == std::string::npos) return p;
-  p.found = true;
-  // Explicit VR: tag, VR (OB/OW/OF/UN), 2 reserved bytes, 4-byte length; implicit: tag, length.
-  const std::string vr = bytes.substr(at + 4, 2);
-  const bool explicit_vr = vr == "OB" || vr == "OW" || vr == "OF" || vr == "UN";
-  const std::size_t length_at = at + (explicit_vr ? 8 : 4);
-  if (length_at + 4 > bytes.size()) {
-    p.declared = 1;  // the element's header itself is cut
-    return p;
+DicomFileCheck CheckDicomFile(const fs::path& file) {
+  static const bool quiet = [] {
+    // DCMTK logs every parsing oddity to stderr; cardioseg reports the outcome itself.
+    OFLog::configure(OFLogger::FATAL_LOG_LEVEL);
+    return true;
+  }();
+  (void)quiet;
+  DcmFileFormat format;
+  const OFCondition status = format.loadFile(file.c_str(), EXS_Unknown, EGL_noChange,
+                                             /*maxReadLength=*/4096, ERM_autoDetect);
+  const bool part10 = IsPart10(file);
+  if (status.bad()) {
+    if (!part10) return {DicomFileKind::kNotDicom};  // e.g. a text file beside the series
+    const bool cut = status == EC_StreamNotifyClient || status == EC_InvalidStream ||
+                     status == EC_PrematureSequDelimitationItem ||
+                     status == EC_ItemEnd || status == EC_SequEnd;
+    DcmDataset* partial = format.getDataset();
+    const bool in_pixels = cut && partial != nullptr && partial->tagExists(DCM_PixelData);
+    throw InputError(file.string(), std::string(in_pixels ? "truncated DICOM pixel data"
+                                                : cut     ? "truncated DICOM file"
+                                                          : "unreadable DICOM file") +
+                                        ": " + status.text() + " (DCMTK)");
   }
-  unsigned char l[4];
-  std::memcpy(l, bytes.data() + length_at, 4);
-  const std::uint32_t length = is_big ? (std::uint32_t(l[0]) << 24 | std::uint32_t(l[1]) << 16 | std::uint32_t(l[2]) << 8 | l[3])
-                                      : (std::uint32_t(l[3]) << 24 | std::uint32_t(l[2]) << 16 | std::uint32_t(l[1]) << 8 | l[0]);
-  if (length == 0xFFFFFFFFu) return p;  // encapsulated (compressed): fragments, not checked here
-  p.declared = length;
-  p.available = bytes.size() - (length_at + 4);
-  return p;
+  DcmDataset* dataset = format.getDataset();
+  DcmElement* pixels = nullptr;
+  if (dataset == nullptr || dataset->findAndGetElement(DCM_PixelData, pixels).bad() || pixels == nullptr) {
+    return {part10 || dataset != nullptr ? DicomFileKind::kNotImage : DicomFileKind::kNotDicom};
+  }
+  return {DicomFileKind::kImage};
 }
 
 std::string Trim(const char* value) {
@@ -124,18 +120,12 @@ std::vector<DicomSeries> ScanDicomFolder(const fs::path& folder) {
   std::vector<std::string> files;
   std::size_t without_pixels = 0;
   for (const auto& file : directory.GetFilenames()) {
-    if (MetaInformationTruncated(file)) {
-      throw InputError(file, "truncated DICOM file: its file meta information is cut short");
-    }
-    const PixelDataElement pixels = FindPixelData(file);
-    if (pixels.found && pixels.available < pixels.declared) {
-      throw InputError(file, "truncated DICOM pixel data: " + std::to_string(pixels.available) + " of " +
-                                 std::to_string(pixels.declared) + " bytes present");
-    }
-    if (pixels.found) {
+    const DicomFileCheck check = CheckDicomFile(file);
+    if (check.kind == DicomFileKind::kImage) {
       files.push_back(file);
     } else if (++without_pixels <= 3) {
-      spdlog::debug("{}: no pixel data element (not an image, or a file cut short): skipped", file);
+      spdlog::debug("{}: {}: skipped", file,
+                    check.kind == DicomFileKind::kNotDicom ? "not a DICOM file" : "no pixel data element (not an image)");
     }
   }
   if (without_pixels > 0) {

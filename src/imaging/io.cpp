@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cmath>
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -57,8 +58,10 @@ void RequireMemory(const fs::path& path, const std::vector<std::size_t>& size,
   }
 }
 
-// The fields of a NIfTI-1 header as stored in the file. niftilib "repairs" some of them on read
-// (a pixdim of 0 or NaN becomes 1.0), so the checks below read the 348 bytes themselves.
+// The fields of a NIfTI-1 header as stored in the file (byte order fixed). niftilib "repairs" some
+// of them when it builds a nifti_image (a pixdim of 0 or NaN becomes 1.0), so the checks below
+// read the header itself: niftilib's nifti_read_header without its checks, which also decides the
+// byte order by dim[0] (as every NIfTI reader does) rather than by sizeof_hdr.
 struct RawNifti1Header {
   short dim[8];
   float pixdim[8];
@@ -69,41 +72,26 @@ struct RawNifti1Header {
   bool single_file;  // magic "n+1"
 };
 
-template <class T>
-T Field(const unsigned char* h, std::size_t offset, bool swap) {
-  T v;
-  unsigned char b[sizeof(T)];
-  std::memcpy(b, h + offset, sizeof(T));
-  if (swap) std::reverse(b, b + sizeof(T));
-  std::memcpy(&v, b, sizeof(T));
-  return v;
-}
-
-// Reads the NIfTI-1 header of a .nii/.nii.gz (gzread reads plain files too); nullopt for a
-// NIfTI-2 or unreadable header (left to niftilib).
 std::optional<RawNifti1Header> ReadRawNifti1Header(const fs::path& path) {
-  gzFile gz = gzopen(path.c_str(), "rb");
-  if (!gz) return std::nullopt;
-  unsigned char h[348];
-  const int n = gzread(gz, h, sizeof h);
-  gzclose(gz);
-  if (n != static_cast<int>(sizeof h)) return std::nullopt;
-  bool swap = false;
-  if (Field<std::int32_t>(h, 0, false) != 348) {
-    if (Field<std::int32_t>(h, 0, true) != 348) return std::nullopt;
-    swap = true;
-  }
+  int swapped = 0;
+  std::unique_ptr<nifti_1_header, void (*)(void*)> h(nifti_read_header(path.c_str(), &swapped, 0),
+                                                     std::free);
+  if (!h) return std::nullopt;
   RawNifti1Header r{};
   for (int i = 0; i < 8; ++i) {
-    r.dim[i] = Field<short>(h, 40 + 2 * i, swap);
-    r.pixdim[i] = Field<float>(h, 76 + 4 * i, swap);
+    r.dim[i] = h->dim[i];
+    r.pixdim[i] = h->pixdim[i];
   }
-  r.vox_offset = Field<float>(h, 108, swap);
-  r.qform_code = Field<short>(h, 252, swap);
-  r.sform_code = Field<short>(h, 254, swap);
-  for (int i = 0; i < 6; ++i) r.quatern[i] = Field<float>(h, 256 + 4 * i, swap);
-  for (int i = 0; i < 12; ++i) r.srow[i] = Field<float>(h, 280 + 4 * i, swap);
-  r.single_file = std::memcmp(h + 344, "n+1", 3) == 0;
+  r.vox_offset = h->vox_offset;
+  r.qform_code = h->qform_code;
+  r.sform_code = h->sform_code;
+  const float quatern[6] = {h->quatern_b, h->quatern_c, h->quatern_d,
+                            h->qoffset_x, h->qoffset_y, h->qoffset_z};
+  std::copy(quatern, quatern + 6, r.quatern);
+  std::copy(h->srow_x, h->srow_x + 4, r.srow);
+  std::copy(h->srow_y, h->srow_y + 4, r.srow + 4);
+  std::copy(h->srow_z, h->srow_z + 4, r.srow + 8);
+  r.single_file = std::memcmp(h->magic, "n+1", 3) == 0;
   return r;
 }
 
@@ -382,6 +370,13 @@ LoadedVolume ReadNiftiWithPixdim(const fs::path& path, int phase, const std::str
       }
     }
   }
+  const double det = ras[0][0] * (ras[1][1] * ras[2][2] - ras[1][2] * ras[2][1]) -
+                     ras[0][1] * (ras[1][0] * ras[2][2] - ras[1][2] * ras[2][0]) +
+                     ras[0][2] * (ras[1][0] * ras[2][1] - ras[1][1] * ras[2][0]);
+  if (!(std::abs(std::abs(det) - 1.0) < 1e-3)) {  // also catches NaN and denormal columns
+    throw InputError(path.string(), fmt::format("the normalised sform is not a rotation "
+                                                "(determinant {:.6g}): {}", det, itk_error));
+  }
   for (int r = 0; r < 3; ++r) {
     const double flip = r < 2 ? -1.0 : 1.0;  // RAS -> LPS
     for (int c = 0; c < 3; ++c) g.direction[3 * r + c] = flip * ras[r][c];
@@ -477,8 +472,13 @@ LoadedVolume ReadFile(const fs::path& path, const config::InputConfig& input) {
 LoadedVolume ReadVolume(const fs::path& path, const config::InputConfig& input) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw InputError(path.string(), "no such file or folder");
-  LoadedVolume volume = fs::is_directory(path, ec) ? ReadDicomFolder(path, input)
-                                                   : ReadFile(path, input);
+  LoadedVolume volume;
+  try {
+    volume = fs::is_directory(path, ec) ? ReadDicomFolder(path, input) : ReadFile(path, input);
+  } catch (const itk::ExceptionObject& e) {
+    // The checks above name most problems; whatever ITK still refuses is named as ITK words it.
+    throw InputError(path.string(), std::string("cannot read the image: ") + e.GetDescription());
+  }
   volume.source["geometry"] = ToJson(GeometryOf(volume.image.GetPointer()));
   return volume;
 }
