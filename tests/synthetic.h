@@ -72,3 +72,17 @@ inline double Correlation(const imaging::ImageType* a, const imaging::ImageType*
 }
 
 }  // namespace cardioseg::test
+
+namespace cardioseg::test {
+
+// Checks a DICOM SEG written for `labels` from the DICOM slices `slice_files` (slice k =
+// slice_files[k]), with GoogleTest assertions: rows and columns; one segment per non-empty label
+// of `names` (value -> SegmentLabel) with its SNOMED CT code; every frame lies at the
+// ImagePositionPatient of a source slice (exactly, as the source's strings give it), references
+// that slice's SOPInstanceUID, and holds exactly the label's voxels of that slice; every slice
+// holding a label has its frame. Returns the number of frames checked.
+std::size_t ExpectDicomSegMatches(const std::filesystem::path& seg, const imaging::LabelMapType* labels,
+                                  const std::vector<std::filesystem::path>& slice_files,
+                                  const std::vector<std::pair<int, std::string>>& names);
+
+}  // namespace cardioseg::test

@@ -516,3 +516,64 @@ TEST(CardiacFunction, EjectionFractionOfASyntheticPhaseSeries) {
 
 }  // namespace
 }  // namespace cardioseg::imaging
+
+#include "cardioseg/imaging/dicom_seg.h"
+
+namespace cardioseg::imaging {
+namespace {
+
+// A label map of a synthetic DICOM series, written as a DICOM SEG and read back: the same voxels
+// on the same slices, frames at the source positions referencing the source instances, one
+// segment per non-empty label with its SNOMED CT code.
+TEST(DicomSeg, SyntheticSeriesRoundTripsSliceBySlice) {
+  test::TempDir dir;
+  test::WriteDicomSeries(dir / "series", 6);
+  const auto loaded = ReadVolume(dir / "series", {});
+  ASSERT_EQ(loaded.slice_files.size(), 6u);
+  auto labels = MakeImage<LabelMapType>(GeometryOf(loaded.image.GetPointer()));
+  std::uint8_t* l = labels->GetBufferPointer();
+  // Label 1: an off-centre disk on slices 1-3 (left-right and up-down asymmetric); label 3: a
+  // box on slices 2-5; label 2 nowhere; slice 0 empty.
+  for (std::size_t k = 0; k < 6; ++k) {
+    for (std::size_t j = 0; j < 32; ++j) {
+      for (std::size_t i = 0; i < 32; ++i) {
+        const double x = double(i) - 8, y = double(j) - 20;
+        std::uint8_t v = 0;
+        if (k >= 1 && k <= 3 && x * x + y * y < 25) v = 1;
+        if (k >= 2 && i >= 18 && i < 30 && j >= 3 && j < 9) v = 3;
+        l[(k * 32 + j) * 32 + i] = v;
+      }
+    }
+  }
+  const std::vector<SegmentDescription> segments{{1, "right ventricle cavity", {0, 0, 255}},
+                                                 {2, "left ventricle myocardium", {0, 255, 0}},
+                                                 {3, "left ventricle cavity", {255, 0, 0}}};
+  WriteDicomSeg(labels.GetPointer(), loaded.slice_files, segments, dir / "seg.dcm", "test", "0.1");
+  const auto frames = test::ExpectDicomSegMatches(
+      dir / "seg.dcm", labels.GetPointer(), loaded.slice_files,
+      {{1, "right ventricle cavity"}, {2, "left ventricle myocardium"}, {3, "left ventricle cavity"}});
+  EXPECT_EQ(frames, 3u + 4u);
+  const auto object = ReadDicomSeg(dir / "seg.dcm");
+  EXPECT_EQ(object.segment_labels, (std::vector<std::string>{"right ventricle cavity", "left ventricle cavity"}));
+  EXPECT_EQ(object.study_uid, "1.2.826.0.1.3680043.2.1125.1.41");
+  EXPECT_EQ(object.frame_of_reference_uid, "1.2.826.0.1.3680043.2.1125.1.43");
+
+  // A label map of another grid is refused before anything is written.
+  EXPECT_THROW(WriteDicomSeg(labels.GetPointer(), {loaded.slice_files.begin(), loaded.slice_files.end() - 1},
+                             segments, dir / "bad.dcm", "test", "0.1"),
+               Error);
+  EXPECT_FALSE(std::filesystem::exists(dir / "bad.dcm"));
+}
+
+TEST(DicomSeg, AnatomicCodesAreTheSnomedCodesOfTheHeart) {
+  EXPECT_EQ(AnatomicCodeFor("left ventricle cavity").value, "87878005");
+  EXPECT_EQ(AnatomicCodeFor("LV").value, "87878005");
+  EXPECT_EQ(AnatomicCodeFor("right ventricle cavity").value, "53085002");
+  EXPECT_EQ(AnatomicCodeFor("left ventricle myocardium").value, "74281007");
+  EXPECT_EQ(AnatomicCodeFor("Left Atrium").value, "82471001");
+  EXPECT_EQ(AnatomicCodeFor("aorta").value, "85756007");
+  EXPECT_EQ(AnatomicCodeFor("LV").scheme, "SCT");
+}
+
+}  // namespace
+}  // namespace cardioseg::imaging

@@ -8,8 +8,11 @@
 
 #include "cardioseg/core/error.h"
 #include "cardioseg/imaging/contours.h"
+#include "cardioseg/core/config.h"
 #include "cardioseg/imaging/dicom.h"
+#include "cardioseg/imaging/dicom_seg.h"
 #include "cardioseg/imaging/io.h"
+#include "synthetic.h"
 #include "test_util.h"
 
 namespace cardioseg::imaging {
@@ -145,6 +148,51 @@ TEST(RealCt, ChestCtaNiftiLoadsAt15mm) {
   const Geometry g = GeometryOf(volume.image.GetPointer());
   EXPECT_EQ(g.size, (std::array<std::size_t, 3>{122, 102, 112}));
   EXPECT_NEAR(g.spacing[0], 1.5, 1e-6);
+}
+
+// `cardioseg run` on one phase of the Sunnybrook cine series (240 files, 20 phases of 12
+// positions under one SeriesInstanceUID) writes seg.dcm beside seg.nii.gz: the same voxels,
+// frames on that phase's 12 source images and referencing them.
+TEST(RealDicomSeg, CinePhaseOfAMultiPhaseSeriesRoundTrips) {
+  CARDIOSEG_REQUIRE_SHARED_DATA(data);
+  const fs::path folder = data / "sunnybrook/SCD0000101/dicom";
+  test::TempDir dir;
+  const auto r = test::RunCommand(std::string(CARDIOSEG_EXE) + " --log-level warn run " + test::Quote(folder) +
+                                  " -o " + test::Quote(dir / "out") + " --set input.phase=7" +
+                                  " --set preprocess.n4.enabled=false --set output.report_html=false" +
+                                  " --set inference.unet.model=\"" CARDIOSEG_SOURCE_DIR "/models/acdc-cine-mri\"");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto report = config::ReadJsonFile(dir / "out/report.json");
+  bool listed = false;
+  for (const auto& o : report["outputs"]) listed |= o["file"] == "seg.dcm" && o["source_images"] == 12;
+  EXPECT_TRUE(listed) << report["outputs"].dump();
+  config::InputConfig input;
+  input.phase = 7;
+  const auto loaded = ReadVolume(folder, input);
+  const auto labels = ReadLabelMap(dir / "out/seg.nii.gz");
+  const auto frames = test::ExpectDicomSegMatches(
+      dir / "out/seg.dcm", labels.GetPointer(), loaded.slice_files,
+      {{1, "right ventricle cavity"}, {2, "left ventricle myocardium"}, {3, "left ventricle cavity"}});
+  EXPECT_GE(frames, 12u);  // the heart spans several of the 12 slices for each label
+}
+
+// The JPEG 2000 CT series (lossy source images, empty SeriesInstanceUID): a thresholded label map
+// (bone, contrast) written as SEG and read back.
+TEST(RealDicomSeg, Jpeg2000CtSeriesRoundTrips) {
+  CARDIOSEG_REQUIRE_SHARED_DATA(data);
+  const auto loaded = ReadVolume(data / "ct_samples/abdomen_ct_dicom_jpeg2000", {});
+  auto labels = MakeImage<LabelMapType>(GeometryOf(loaded.image.GetPointer()));
+  const float* hu = loaded.image->GetBufferPointer();
+  std::uint8_t* l = labels->GetBufferPointer();
+  for (std::size_t i = 0, n = labels->GetLargestPossibleRegion().GetNumberOfPixels(); i < n; ++i) {
+    l[i] = hu[i] > 300 ? 1 : (hu[i] > 150 ? 2 : 0);
+  }
+  test::TempDir dir;
+  WriteDicomSeg(labels.GetPointer(), loaded.slice_files, {{1, "left atrium", {255, 0, 0}}, {2, "aorta", {0, 0, 255}}},
+                dir / "seg.dcm", "test", "0.1");
+  EXPECT_GE(test::ExpectDicomSegMatches(dir / "seg.dcm", labels.GetPointer(), loaded.slice_files,
+                                        {{1, "left atrium"}, {2, "aorta"}}),
+            20u);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -55,7 +56,7 @@ bool IsPart10(const fs::path& file) {
 DicomFileCheck CheckDicomFile(const fs::path& file) {
   static const bool quiet = [] {
     // DCMTK logs every parsing oddity to stderr; cardioseg reports the outcome itself.
-    OFLog::configure(OFLogger::FATAL_LOG_LEVEL);
+    if (std::getenv("CARDIOSEG_DCMTK_LOG") == nullptr) OFLog::configure(OFLogger::FATAL_LOG_LEVEL);
     return true;
   }();
   (void)quiet;
@@ -299,6 +300,7 @@ LoadedVolume ReadDicomFolder(const fs::path& folder, const config::InputConfig& 
   LoadedVolume out;
   out.image = reader->GetOutput();
   out.image->DisconnectPipeline();
+  out.slice_files.assign(files.begin(), files.end());
   out.source = {{"path", folder.string()},
                 {"reader", "gdcm"},
                 {"series_uid", series->series_uid},

@@ -16,6 +16,7 @@
 #include "cardioseg/core/intensity_math.h"
 #include "cardioseg/core/version.h"
 #include "cardioseg/imaging/intensity.h"
+#include "cardioseg/imaging/dicom_seg.h"
 #include "cardioseg/imaging/io.h"
 #include "cardioseg/imaging/metrics.h"
 #include "cardioseg/imaging/n4.h"
@@ -380,6 +381,7 @@ CaseRun BeginCase(const fs::path& input, const Pipeline& pipeline, const fs::pat
   const auto start = Clock::now();
   imaging::LoadedVolume loaded = imaging::ReadVolume(input, pipeline.effective.input);
   run.original = loaded.image;  // for preview.png
+  run.dicom_slice_files = loaded.slice_files;
   CaseState& state = run.state;
   state.label_table = pipeline.labels;
   state.phase = pipeline.effective.input.phase;
@@ -499,6 +501,17 @@ json FinishCase(CaseRun& run, const fs::path& final_dir, const Pipeline& pipelin
     }
     outputs.push_back({{"file", "seg.nii.gz"}, {"kind", "label_map"},
                        {"geometry", ToJson(imaging::GeometryOf(state.labels.GetPointer()))}});
+    if (pipeline.effective.output.dicom_seg && !run.dicom_slice_files.empty()) {
+      std::vector<imaging::SegmentDescription> segments;
+      for (const auto& l : pipeline.labels) {
+        if (l.value > 0) segments.push_back({l.value, l.name, l.color});
+      }
+      const std::string model = pipeline.model.is_null() ? "" : pipeline.model.value("name", "");
+      imaging::WriteDicomSeg(state.labels.GetPointer(), run.dicom_slice_files, segments,
+                             output_dir / "seg.dcm", "cardioseg " + model, Version());
+      outputs.push_back({{"file", "seg.dcm"}, {"kind", "dicom_seg"},
+                         {"source_images", run.dicom_slice_files.size()}});
+    }
     outputs.push_back({{"file", "labels.json"}, {"kind", "label_table"}});
     outputs.push_back({{"file", "labels.ctbl"}, {"kind", "slicer_color_table"}});
   }

@@ -293,11 +293,15 @@ struct OutputConfig {
   // the case's figures in one self-contained page that opens offline (see
   // pipeline/report_html.h). Default true.
   bool report_html = true;
+  // Write seg.dcm, a DICOM Segmentation object referencing the source series, when the input is
+  // a DICOM folder (see imaging/dicom_seg.h). Default true.
+  bool dicom_seg = true;
 
   template <class V> void Visit(V& v) {
     v.Field("save_intermediate", save_intermediate);
     v.Field("preview", preview);
     v.Field("report_html", report_html);
+    v.Field("dicom_seg", dicom_seg);
   }
 };
 

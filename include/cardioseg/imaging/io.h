@@ -12,6 +12,7 @@
 // origin from the sform's translation (converted RAS -> LPS), and logs a warning.
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -25,6 +26,9 @@ struct LoadedVolume {
   // How the volume was read: {"path", "format", "reader", ...}; DICOM adds series, phases and
   // slice counts; NIfTI adds the header codes when the pixdim fallback was taken.
   nlohmann::json source;
+  // DICOM input: the file of each slice k of `image`, in slice order (for DICOM SEG output and
+  // its references to the source images). Empty for other formats.
+  std::vector<std::filesystem::path> slice_files;
 };
 
 // Reads one 3D volume from a file or a DICOM folder. A 4D NIfTI yields volume `input.phase`.

@@ -116,6 +116,7 @@ struct CaseRun {
   std::filesystem::path input, reference;
   CaseState state;
   imaging::ImageType::Pointer original;  // the volume as read, for preview.png
+  std::vector<std::filesystem::path> dicom_slice_files;  // DICOM input: slice k's file (seg.dcm)
   imaging::LabelMapType::Pointer reference_labels;  // read and checked against the input's grid
   nlohmann::json report, stage_reports;
   std::chrono::steady_clock::time_point start;
