@@ -94,8 +94,14 @@ TEST_F(BadInput, FuzzFindingDegenerateSformIsRefusedWithTheFileNamed) {
                                    {-1.5f, 0.0f, 1.8133887e25f, 4.5144667e27f, 8.559124e-39f, -1.5f,
                                     0.0f, 255.658f, 0.0f, 0.0f, 1.5f, 576.2f});
   Patched<short>("degenerate.nii", kSformCode, {2});
-  Patched<float>("degenerate.nii", kPixdim + 12, {2.6904931e-43f});
   ExpectFails("run " + Quote(path), 1, {"degenerate.nii", "sform"});
+}
+
+// Found by tests/fuzz/fuzz_nifti: a pixdim of 2.4e20 made ITK's reader spend minutes in an SVD
+// of the orientation matrix.
+TEST_F(BadInput, ImplausibleVoxelSizeIsRefusedAtOnce) {
+  const auto path = Patched<float>("huge_pixdim.nii", kPixdim + 12, {2.398e20f});
+  ExpectFails("run " + Quote(path), 1, {"huge_pixdim.nii", "pixdim[3]", "not a plausible voxel size"});
 }
 
 TEST_F(BadInput, ZeroOrNonFinitePixdimIsRefused) {
@@ -223,6 +229,12 @@ TEST_F(BadInput, ModelCardsThatDisagreeWithTheirWeightsAreRefused) {
               {"model.json", "300"}, "");
   ExpectFails(run_with(edit("spacing", [](auto& c) { c["spacing_mm"][2] = -1.0; })), 1,
               {"model.json", "spacing_mm"}, "");
+  // Found by tests/fuzz/fuzz_model_card: a float where an integer belongs was cast (undefined
+  // behaviour for 1e54); a patch size of 16.5 was truncated to 16.
+  ExpectFails(run_with(edit("float", [](auto& c) { c["architecture"]["num_classes"] = 1.28111e54; })), 1,
+              {"model.json", "architecture.num_classes", "expected an integer"}, "");
+  ExpectFails(run_with(edit("half", [](auto& c) { c["patch_size_dhw"][0] = 16.5; })), 1,
+              {"model.json", "patch_size_dhw", "expected an integer"}, "");
 }
 
 // DICOM files cut short: GDCM 3.0 aborts the process on some (an assertion), and reads others
@@ -262,6 +274,15 @@ TEST_F(BadInput, TruncatedDicomFilesAreRefusedNotAborted) {
     const auto files = test::WriteDicomSeries(dir_ / "pixels", 6);
     resize(files[3], fs::file_size(files[3]) - 500);
     ExpectFails("run " + Quote(dir_ / "pixels"), 1, {"IM-0004.dcm", "truncated DICOM pixel data"});
+  }
+  {  // Found by tests/fuzz/fuzz_dicom: file meta information without TransferSyntaxUID (its first
+     // element's group changed); GDCM then took a value length of 2.2 GB from the data set.
+    const auto files = test::WriteDicomSeries(dir_ / "syntax", 6);
+    std::fstream f(files[4], std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(132);
+    f.write("\x00\x00", 2);
+    f.close();
+    ExpectFails("run " + Quote(dir_ / "syntax"), 1, {"IM-0005.dcm", "DICOM file"});
   }
   {  // The intact series reads.
     test::WriteDicomSeries(dir_ / "intact", 6);

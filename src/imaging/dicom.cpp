@@ -12,6 +12,7 @@
 
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmdata/dcmetinf.h>
 #include <dcmtk/oflog/oflog.h>
 #include <gdcmDirectory.h>
 #include <gdcmScanner.h>
@@ -75,6 +76,14 @@ DicomFileCheck CheckDicomFile(const fs::path& file) {
                                                 : cut     ? "truncated DICOM file"
                                                           : "unreadable DICOM file") +
                                         ": " + status.text() + " (DCMTK)");
+  }
+  // A Part 10 file's meta information must name its transfer syntax. Without it GDCM guesses
+  // differently from DCMTK and can take a value length of gigabytes from the data set (found by
+  // tests/fuzz/fuzz_dicom).
+  OFString transfer_syntax;
+  if (part10 && (format.getMetaInfo()->findAndGetOFString(DCM_TransferSyntaxUID, transfer_syntax).bad() ||
+                 transfer_syntax.empty())) {
+    throw InputError(file.string(), "unreadable DICOM file: its file meta information has no TransferSyntaxUID");
   }
   DcmDataset* dataset = format.getDataset();
   DcmElement* pixels = nullptr;

@@ -124,15 +124,35 @@ std::vector<std::string> CheckNiftiHeader(const fs::path& path, const nifti_imag
                                    "(the NIfTI standard takes spacing from pixdim[1..3])", i, v));
     }
   }
+  // Bounds far beyond any scanner: ITK's reader runs an SVD of the orientation matrix, which on
+  // entries of 1e20 ran for minutes (found by tests/fuzz/fuzz_nifti).
+  constexpr double kMinVoxelMm = 1e-6, kMaxVoxelMm = 1e5, kMaxCoordinateMm = 1e7;
+  for (int i = 1; i <= 3 && i <= ndim; ++i) {
+    if (i == 3 && raw->dim[3] < 2) continue;
+    const double v = std::abs(raw->pixdim[i]);
+    if (v < kMinVoxelMm || v > kMaxVoxelMm) {
+      throw InputError(path.string(), fmt::format("pixdim[{}] = {:g} mm is not a plausible voxel size "
+                                                  "(accepted: {:g} to {:g} mm)", i, raw->pixdim[i],
+                                                  kMinVoxelMm, kMaxVoxelMm));
+    }
+  }
   if (raw->sform_code > 0) {
     for (float v : raw->srow) {
       if (!std::isfinite(v)) throw InputError(path.string(), "the sform (srow_x/y/z) holds NaN or Inf");
+      if (std::abs(v) > kMaxCoordinateMm) {
+        throw InputError(path.string(), fmt::format("the sform holds {:g}, beyond any scanner's "
+                                                    "coordinates (at most {:g} mm)", v, kMaxCoordinateMm));
+      }
     }
   }
   if (raw->qform_code > 0) {
     for (float v : raw->quatern) {
       if (!std::isfinite(v)) {
         throw InputError(path.string(), "the qform (quatern_b/c/d, qoffset_x/y/z) holds NaN or Inf");
+      }
+      if (std::abs(v) > kMaxCoordinateMm) {
+        throw InputError(path.string(), fmt::format("the qform holds {:g}, beyond any scanner's "
+                                                    "coordinates (at most {:g} mm)", v, kMaxCoordinateMm));
       }
     }
   }

@@ -1,6 +1,8 @@
 #include "cardioseg/nn/model_card.h"
 
 #include <cmath>
+#include <cstdint>
+#include <limits>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -53,6 +55,40 @@ json ToJson(const ModelCard& c) {
           {"provenance", c.provenance}};
 }
 
+namespace {
+
+// An integer field: a JSON integer within int's range. nlohmann's get<int>() converts a float
+// such as 1e54 by a cast whose result is undefined (found by tests/fuzz/fuzz_model_card).
+int IntOf(const json& v, const std::string& what) {
+  if (v.is_number_unsigned() && v.get<std::uint64_t>() <= std::uint64_t(std::numeric_limits<int>::max())) {
+    return static_cast<int>(v.get<std::uint64_t>());
+  }
+  if (v.is_number_integer() && !v.is_number_unsigned()) {
+    const auto i = v.get<std::int64_t>();
+    if (i >= std::numeric_limits<int>::min() && i <= std::numeric_limits<int>::max()) return static_cast<int>(i);
+  }
+  throw std::invalid_argument(what + ": expected an integer, got " + v.dump());
+}
+int IntOr(const json& object, const char* key, int fallback, const std::string& where) {
+  return object.contains(key) ? IntOf(object.at(key), where + key) : fallback;
+}
+template <std::size_t N>
+std::array<int, N> IntsOf(const json& v, const std::string& what) {
+  if (!v.is_array() || v.size() != N) {
+    throw std::invalid_argument(what + ": expected " + std::to_string(N) + " integers, got " + v.dump());
+  }
+  std::array<int, N> out{};
+  for (std::size_t i = 0; i < N; ++i) out[i] = IntOf(v[i], what);
+  return out;
+}
+
+Shape3 ShapeOf(const json& v, const std::string& what) {
+  const auto i = IntsOf<3>(v, what);
+  return {i[0], i[1], i[2]};
+}
+
+}  // namespace
+
 ModelCard ModelCardFromJson(const json& j) {
   ModelCard c;
   try {
@@ -67,26 +103,27 @@ ModelCard ModelCardFromJson(const json& j) {
     if (c.architecture.type != "unet" && c.architecture.type != "attention_unet") {
       throw std::invalid_argument("architecture.type must be \"unet\" or \"attention_unet\"");
     }
-    c.architecture.in_channels = a.value("in_channels", 1);
-    c.architecture.num_classes = a.at("num_classes").get<int>();
-    c.architecture.base_channels = a.value("base_channels", 16);
-    c.architecture.max_channels = a.value("max_channels", 256);
+    c.architecture.in_channels = IntOr(a, "in_channels", 1, "architecture.");
+    c.architecture.num_classes = IntOf(a.at("num_classes"), "architecture.num_classes");
+    c.architecture.base_channels = IntOr(a, "base_channels", 16, "architecture.");
+    c.architecture.max_channels = IntOr(a, "max_channels", 256, "architecture.");
     c.architecture.deep_supervision = a.value("deep_supervision", false);
     for (const auto& l : a.value("levels", json::array())) {
-      c.architecture.levels.push_back({l.at("kernel").get<Shape3>(), l.at("stride").get<Shape3>()});
+      c.architecture.levels.push_back({ShapeOf(l.at("kernel"), "architecture.levels.kernel"),
+                                       ShapeOf(l.at("stride"), "architecture.levels.stride")});
     }
     if (c.format == "cardioseg" && c.architecture.levels.empty()) {
       throw std::invalid_argument("architecture.levels is empty");
     }
     for (const auto& l : j.value("labels", json::array())) {
       LabelInfo info;
-      info.value = l.at("value").get<int>();
+      info.value = IntOf(l.at("value"), "labels.value");
       info.name = l.at("name").get<std::string>();
-      info.color = l.contains("color") ? l["color"].get<std::array<int, 3>>()
+      info.color = l.contains("color") ? IntsOf<3>(l["color"], "labels.color")
                                        : DefaultLabelColor(info.value);
       c.labels.push_back(info);
     }
-    c.patch_size = j.at("patch_size_dhw").get<Shape3>();
+    c.patch_size = ShapeOf(j.at("patch_size_dhw"), "patch_size_dhw");
     c.spacing_mm = j.at("spacing_mm").get<std::array<double, 3>>();
     c.preprocessing = j.value("preprocessing", json::object());
     c.provenance = j.value("provenance", json::object());
