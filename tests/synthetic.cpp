@@ -17,7 +17,8 @@
 
 namespace cardioseg::test {
 
-std::vector<std::filesystem::path> WriteDicomSeries(const std::filesystem::path& dir, int slices) {
+std::vector<std::filesystem::path> WriteDicomSeries(const std::filesystem::path& dir, int slices,
+                                                    const std::string& series_description) {
   // One-slice 3D images: GDCMImageIO writes ImagePositionPatient from the image's origin.
   using Image2 = itk::Image<short, 3>;
   std::filesystem::create_directories(dir);
@@ -44,6 +45,9 @@ std::vector<std::filesystem::path> WriteDicomSeries(const std::filesystem::path&
     std::snprintf(position, sizeof position, "0\\0\\%d", 4 * z);
     std::snprintf(number, sizeof number, "%d", z + 1);
     itk::EncapsulateMetaData<std::string>(dict, "0008|0060", "MR");
+    if (!series_description.empty()) {
+      itk::EncapsulateMetaData<std::string>(dict, "0008|103e", series_description);
+    }
     itk::EncapsulateMetaData<std::string>(dict, "0020|000e", "1.2.826.0.1.3680043.2.1125.1.42");
     itk::EncapsulateMetaData<std::string>(dict, "0020|000d", "1.2.826.0.1.3680043.2.1125.1.41");
     itk::EncapsulateMetaData<std::string>(dict, "0020|0052", "1.2.826.0.1.3680043.2.1125.1.43");

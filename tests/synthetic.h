@@ -52,7 +52,8 @@ void WriteTruncatedNifti(const std::filesystem::path& dir, const std::string& na
 
 // Writes a DICOM series of `slices` 32x32 int16 MR images (one file each, IM-NNNN.dcm, 4 mm
 // apart along z, one SeriesInstanceUID) into `dir`; returns the file paths in slice order.
-std::vector<std::filesystem::path> WriteDicomSeries(const std::filesystem::path& dir, int slices);
+std::vector<std::filesystem::path> WriteDicomSeries(const std::filesystem::path& dir, int slices,
+                                                    const std::string& series_description = "");
 
 // Pearson correlation of two images' voxels.
 inline double Correlation(const imaging::ImageType* a, const imaging::ImageType* b) {

@@ -517,6 +517,7 @@ TEST(CardiacFunction, EjectionFractionOfASyntheticPhaseSeries) {
 }  // namespace
 }  // namespace cardioseg::imaging
 
+#include "cardioseg/core/markup.h"
 #include "cardioseg/imaging/dicom_seg.h"
 
 namespace cardioseg::imaging {
@@ -563,6 +564,17 @@ TEST(DicomSeg, SyntheticSeriesRoundTripsSliceBySlice) {
                              segments, dir / "bad.dcm", "test", "0.1"),
                Error);
   EXPECT_FALSE(std::filesystem::exists(dir / "bad.dcm"));
+}
+
+// Found by tests/fuzz/fuzz_dicom: a SeriesDescription in Latin-1 (ISO_IR 100, not UTF-8) made the
+// JSON of the series list throw. It is read as Latin-1 and reported in UTF-8.
+TEST(DicomSeries, Latin1SeriesDescriptionIsReportedInUtf8) {
+  test::TempDir dir;
+  test::WriteDicomSeries(dir / "series", 4, "C\xF4ur \xE9t\xE9");
+  const auto loaded = ReadVolume(dir / "series", {});
+  EXPECT_EQ(loaded.source["series_description"], "C\u00f4ur \u00e9t\u00e9");
+  EXPECT_NO_THROW((void)loaded.source.dump());
+  EXPECT_EQ(AsUtf8("caf\xC3\xA9"), "caf\xC3\xA9");  // valid UTF-8 is left alone
 }
 
 TEST(DicomSeg, AnatomicCodesAreTheSnomedCodesOfTheHeart) {

@@ -110,8 +110,8 @@ fi
 found=0
 printf '%-12s %14s %10s %8s %s\n' target executions exec/s corpus crashes
 for t in $targets; do
-  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$out/$t.log" | grep -o '[0-9]*$' || echo "?")
-  rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$out/$t.log" | grep -o '[0-9]*$' || echo "?")
+  execs=$(grep -a -o 'stat::number_of_executed_units: *[0-9]*' "$out/$t.log" | grep -o '[0-9]*$' || echo "?")
+  rate=$(grep -a -o 'stat::average_exec_per_sec: *[0-9]*' "$out/$t.log" | grep -o '[0-9]*$' || echo "?")
   corpus=$(find "$out/corpus/$t" -type f | wc -l)
   crashes=$(find "$out/crashes/$t" -type f | wc -l)
   printf '%-12s %14s %10s %8s %s\n' "$t" "$execs" "$rate" "$corpus" "$crashes"

@@ -21,6 +21,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cardioseg/core/error.h"
+#include "cardioseg/core/markup.h"
 
 namespace cardioseg::imaging {
 namespace {
@@ -98,7 +99,8 @@ std::string Trim(const char* value) {
   std::string s(value);
   const auto last = s.find_last_not_of(std::string(" \t\r\n\0", 5));
   const auto first = s.find_first_not_of(" \t\r\n");
-  return last == std::string::npos ? "" : s.substr(first, last - first + 1);
+  // DICOM strings in other character sets than UTF-8 (Latin-1 descriptions) go into JSON reports.
+  return last == std::string::npos ? "" : AsUtf8(s.substr(first, last - first + 1));
 }
 
 // Parses a DICOM multi-valued decimal string "a\b\c" into exactly n numbers.
