@@ -13,3 +13,12 @@ jobs=$(nproc)
 cmake --preset release
 cmake --build --preset release -j"$jobs"
 ctest --preset release -j"$jobs"
+
+# The unit and bad-input tests again under AddressSanitizer + UndefinedBehaviorSanitizer (preset
+# "asan"; the bad-input tests run the ASan-built executable). Any report fails the run.
+cmake --preset asan
+cmake --build --preset asan -j"$jobs" --target cardioseg test_core test_imaging test_mesh test_nn test_bad_input
+export ASAN_OPTIONS=abort_on_error=1:detect_stack_use_after_return=0:detect_leaks=1
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:suppressions=$PWD/tests/ubsan.supp"
+export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
+ctest --preset asan -j"$jobs" -E '_NOT_BUILT$'
