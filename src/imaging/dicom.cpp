@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -13,7 +12,6 @@
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
 #include <dcmtk/dcmdata/dcmetinf.h>
-#include <dcmtk/oflog/oflog.h>
 #include <gdcmDirectory.h>
 #include <gdcmScanner.h>
 #include <itkGDCMImageIO.h>
@@ -22,6 +20,7 @@
 
 #include "cardioseg/core/error.h"
 #include "cardioseg/core/markup.h"
+#include "dcmtk_log.h"
 
 namespace cardioseg::imaging {
 namespace {
@@ -44,9 +43,6 @@ const gdcm::Tag kRows(0x0028, 0x0010);
 // loading values larger than 4 KiB and reports an element longer than the bytes left in the file
 // ("premature end of stream").
 enum class DicomFileKind { kImage, kNotImage, kNotDicom };
-struct DicomFileCheck {
-  DicomFileKind kind = DicomFileKind::kNotDicom;
-};
 
 bool IsPart10(const fs::path& file) {
   std::ifstream in(file, std::ios::binary);
@@ -55,19 +51,14 @@ bool IsPart10(const fs::path& file) {
   return in.gcount() == 132 && std::memcmp(head + 128, "DICM", 4) == 0;
 }
 
-DicomFileCheck CheckDicomFile(const fs::path& file) {
-  static const bool quiet = [] {
-    // DCMTK logs every parsing oddity to stderr; cardioseg reports the outcome itself.
-    if (std::getenv("CARDIOSEG_DCMTK_LOG") == nullptr) OFLog::configure(OFLogger::FATAL_LOG_LEVEL);
-    return true;
-  }();
-  (void)quiet;
+DicomFileKind CheckDicomFile(const fs::path& file) {
+  QuietDcmtkLog();
   DcmFileFormat format;
   const OFCondition status = format.loadFile(file.c_str(), EXS_Unknown, EGL_noChange,
                                              /*maxReadLength=*/4096, ERM_autoDetect);
   const bool part10 = IsPart10(file);
   if (status.bad()) {
-    if (!part10) return {DicomFileKind::kNotDicom};  // e.g. a text file beside the series
+    if (!part10) return DicomFileKind::kNotDicom;  // e.g. a text file beside the series
     const bool cut = status == EC_StreamNotifyClient || status == EC_InvalidStream ||
                      status == EC_PrematureSequDelimitationItem ||
                      status == EC_ItemEnd || status == EC_SequEnd;
@@ -88,10 +79,10 @@ DicomFileCheck CheckDicomFile(const fs::path& file) {
   }
   DcmDataset* dataset = format.getDataset();
   DcmElement* pixels = nullptr;
-  if (dataset == nullptr || dataset->findAndGetElement(DCM_PixelData, pixels).bad() || pixels == nullptr) {
-    return {part10 || dataset != nullptr ? DicomFileKind::kNotImage : DicomFileKind::kNotDicom};
+  if (dataset->findAndGetElement(DCM_PixelData, pixels).bad() || pixels == nullptr) {
+    return DicomFileKind::kNotImage;
   }
-  return {DicomFileKind::kImage};
+  return DicomFileKind::kImage;
 }
 
 std::string Trim(const char* value) {
@@ -132,12 +123,12 @@ std::vector<DicomSeries> ScanDicomFolder(const fs::path& folder) {
   std::vector<std::string> files;
   std::size_t without_pixels = 0;
   for (const auto& file : directory.GetFilenames()) {
-    const DicomFileCheck check = CheckDicomFile(file);
-    if (check.kind == DicomFileKind::kImage) {
+    const DicomFileKind kind = CheckDicomFile(file);
+    if (kind == DicomFileKind::kImage) {
       files.push_back(file);
     } else if (++without_pixels <= 3) {
       spdlog::debug("{}: {}: skipped", file,
-                    check.kind == DicomFileKind::kNotDicom ? "not a DICOM file" : "no pixel data element (not an image)");
+                    kind == DicomFileKind::kNotDicom ? "not a DICOM file" : "no pixel data element (not an image)");
     }
   }
   if (without_pixels > 0) {

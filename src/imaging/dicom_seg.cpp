@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
-#include <cstdlib>
 #include <memory>
 #include <sstream>
 #include <stdexcept>
@@ -26,11 +25,11 @@
 #include <dcmtk/dcmseg/segdoc.h>
 #include <dcmtk/dcmseg/segment.h>
 #include <dcmtk/dcmseg/segutils.h>
-#include <dcmtk/oflog/oflog.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "cardioseg/core/error.h"
+#include "dcmtk_log.h"
 
 namespace cardioseg::imaging {
 namespace {
@@ -139,11 +138,7 @@ CodedConcept AnatomicCodeFor(const std::string& label_name) {
 void WriteDicomSeg(const LabelMapType* labels, const std::vector<fs::path>& source_files,
                    const std::vector<SegmentDescription>& segments, const fs::path& path,
                    const std::string& series_description, const std::string& software_version) {
-  static const bool quiet = [] {
-    if (std::getenv("CARDIOSEG_DCMTK_LOG") == nullptr) OFLog::configure(OFLogger::FATAL_LOG_LEVEL);
-    return true;
-  }();
-  (void)quiet;
+  QuietDcmtkLog();
   const auto size = labels->GetLargestPossibleRegion().GetSize();
   const std::size_t columns = size[0], rows = size[1], slices = size[2];
   if (source_files.size() != slices) {
@@ -332,6 +327,7 @@ void WriteDicomSeg(const LabelMapType* labels, const std::vector<fs::path>& sour
 }
 
 DicomSegObject ReadDicomSeg(const fs::path& path) {
+  QuietDcmtkLog();
   DcmFileFormat format;
   OFCondition status = format.loadFile(path.c_str());
   if (status.bad()) throw InputError(path.string(), std::string("not a readable DICOM file: ") + status.text());
