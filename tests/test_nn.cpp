@@ -87,6 +87,112 @@ TEST(Tiling, TilesCoverEveryVoxelAndWeightsArePositive) {
   EXPECT_EQ(TileStarts(10, 16, 0.5), (std::vector<int64_t>{0}));
 }
 
+TEST(Tiling, HeartBoxCoversTheCoarseFootprintPlusMarginAndAtLeastAPatch) {
+  const Shape3 size{10, 200, 240}, coarse{10, 100, 120}, patch{10, 64, 64};
+  // Coarse foreground in d 2..5, h 40..49, w 30..59; margin 3 voxels.
+  const auto box = HeartBoxOnFineGrid({2, 40, 30}, {5, 49, 59}, coarse, size, {1, 3, 3}, patch);
+  // d: the patch (10) spans the whole volume.
+  EXPECT_EQ(box.start[0], 0);
+  EXPECT_EQ(box.size[0], 10);
+  // h: footprint [80, 100) + 3 = [77, 103) is 26 < 64: grown symmetrically to 64 voxels.
+  EXPECT_EQ(box.size[1], 64);
+  EXPECT_LE(box.start[1], 77);
+  EXPECT_GE(box.start[1] + box.size[1], 103);
+  // w: footprint [60, 120) + 3 = [57, 123) is 66 >= 64: kept.
+  EXPECT_EQ(box.start[2], 57);
+  EXPECT_EQ(box.size[2], 66);
+  // At the border it is clipped and grown inwards.
+  const auto edge = HeartBoxOnFineGrid({0, 0, 110}, {9, 5, 119}, coarse, size, {0, 2, 2}, patch);
+  EXPECT_EQ(edge.start[1], 0);
+  EXPECT_EQ(edge.size[1], 64);
+  EXPECT_EQ(edge.start[2] + edge.size[2], 240);
+  EXPECT_EQ(edge.size[2], 64);
+  // Odd ratios: every fine voxel under a coarse foreground voxel is inside.
+  const auto odd = HeartBoxOnFineGrid({3, 3, 3}, {3, 3, 3}, {7, 7, 7}, {10, 10, 10}, {0, 0, 0}, {1, 1, 1});
+  for (int a = 0; a < 3; ++a) {
+    EXPECT_LE(odd.start[a], 4);                  // floor(3 * 10 / 7)
+    EXPECT_GE(odd.start[a] + odd.size[a], 6);    // ceil(4 * 10 / 7)
+  }
+  EXPECT_THROW(HeartBoxOnFineGrid({0, 0, 0}, {0, 0, 120}, coarse, size, {0, 0, 0}, patch),
+               std::invalid_argument);
+  EXPECT_EQ(TileCount({10, 200, 240}, {10, 144, 144}, 0.5), 6);
+  EXPECT_EQ(TileCount({5, 100, 100}, {10, 144, 144}, 0.5), 1);
+}
+
+// A TorchScript network whose logits are [-x, x]: foreground exactly where the input is > 0, at any
+// scale and tiling, so the heart-box pass can be checked against the whole-volume prediction.
+void WriteSignModel(const fs::path& dir, const Shape3& patch) {
+  fs::create_directories(dir);
+  torch::jit::Module module("Sign");
+  module.define(R"(
+    def forward(self, x):
+        return torch.cat([-x, x], 1)
+  )");
+  module.save((dir / "model.pt").string());
+  nlohmann::json card = {
+      {"name", "sign"}, {"format", "torchscript"}, {"weights", "model.pt"},
+      {"architecture", {{"type", "unet"}, {"in_channels", 1}, {"num_classes", 2}, {"levels", nlohmann::json::array()}}},
+      {"labels", {{{"value", 0}, {"name", "background"}}, {{"value", 1}, {"name", "heart"}}}},
+      {"patch_size_dhw", {4, 16, 16}},
+      {"spacing_mm", {1.0, 1.0, 1.0}}};
+  card["patch_size_dhw"] = patch;
+  std::ofstream(dir / "model.json") << card.dump(2);
+}
+
+TEST(Predictor, HeartBoxPassRunsTheWindowOnlyAroundTheForeground) {
+  test::TempDir dir;
+  WriteSignModel(dir.path(), {4, 16, 16});
+  const Shape3 size{6, 64, 80};
+  std::vector<float> volume(size[0] * size[1] * size[2], -1.0f);
+  auto at = [&](int64_t z, int64_t y, int64_t x) -> float& { return volume[(z * size[1] + y) * size[2] + x]; };
+  for (int64_t z = 2; z < 4; ++z)
+    for (int64_t y = 20; y < 30; ++y)
+      for (int64_t x = 50; x < 62; ++x) at(z, y, x) = 1.0f;
+  PredictorOptions options;
+  options.device = "cpu";
+  options.precision = "fp32";
+  options.heart_box_margin_mm = 3;
+  const auto boxed = Predictor::Load(dir.path(), options);
+  PredictionStats stats;
+  const auto p = boxed->PredictProbabilities(volume, size, &stats);
+  options.heart_box = false;
+  PredictionStats whole_stats;
+  const auto whole = Predictor::Load(dir.path(), options)->PredictProbabilities(volume, size, &whole_stats);
+
+  ASSERT_TRUE(stats.heart_box) << stats.heart_box_note;
+  EXPECT_EQ(stats.coarse_size, (Shape3{3, 32, 40}));  // 1 mm spacing: every axis is downsampled
+  EXPECT_EQ(whole_stats.tiles, stats.tiles_without_box);
+  EXPECT_LT(stats.tiles, whole_stats.tiles);
+  EXPECT_EQ(stats.tiles, stats.coarse_tiles + TileCount(stats.box.size, {4, 16, 16}, 0.5));
+  const auto& b = stats.box;
+  const std::size_t n = volume.size();
+  for (int64_t z = 0; z < size[0]; ++z)
+    for (int64_t y = 0; y < size[1]; ++y)
+      for (int64_t x = 0; x < size[2]; ++x) {
+        const std::size_t i = (z * size[1] + y) * size[2] + x;
+        const bool inside = z >= b.start[0] && z < b.start[0] + b.size[0] && y >= b.start[1] &&
+                            y < b.start[1] + b.size[1] && x >= b.start[2] && x < b.start[2] + b.size[2];
+        if (at(z, y, x) > 0) ASSERT_TRUE(inside) << z << " " << y << " " << x;
+        if (inside) {
+          ASSERT_NEAR(p[n + i], whole[n + i], 1e-6);  // a pointwise network: same as the whole volume
+        } else {
+          ASSERT_EQ(p[i], 1.0f);  // background outside the box
+          ASSERT_EQ(p[n + i], 0.0f);
+        }
+      }
+  // The box is the foreground (y 20..29, x 50..61) plus 3 voxels, at least a patch: well inside.
+  EXPECT_LE(b.size[1], 20);
+  EXPECT_LE(b.size[2], 22);
+
+  // Nothing found: the whole volume, said so.
+  std::fill(volume.begin(), volume.end(), -1.0f);
+  PredictionStats empty;
+  boxed->PredictProbabilities(volume, size, &empty);
+  EXPECT_FALSE(empty.heart_box);
+  EXPECT_NE(empty.heart_box_note.find("no foreground"), std::string::npos);
+  EXPECT_EQ(empty.tiles, empty.coarse_tiles + empty.tiles_without_box);
+}
+
 TEST(SlidingWindow, StitchingEqualsOneFullForwardForAPointwiseNetwork) {
   // A pointwise network's output does not depend on the tiling, so any stitching error shows.
   torch::manual_seed(1);

@@ -81,6 +81,38 @@ double VolumeMl(const imaging::LabelMapType* labels, int label) {
   return count * s[0] * s[1] * s[2] / 1000.0;
 }
 
+// The heart-box pass of `report` (run's report.json) left every labelled voxel of `truth` inside
+// its box, or was not used.
+void ExpectHeartBoxHoldsTheLabels(const nlohmann::json& report, const imaging::LabelMapType* truth,
+                                  const std::string& name) {
+  const auto& stages = report["stages"];
+  const auto unet = std::find_if(stages.begin(), stages.end(),
+                                 [](const nlohmann::json& s) { return s["name"] == "inference.unet"; });
+  ASSERT_NE(unet, stages.end());
+  const auto& box = (*unet)["details"]["heart_box"];
+  if (!box["used"].get<bool>()) return;
+  const auto start = box["input_start_ijk"].get<std::array<long long, 3>>();
+  const auto size = box["input_size_ijk"].get<std::array<long long, 3>>();
+  const auto extent = truth->GetLargestPossibleRegion().GetSize();
+  const auto* p = truth->GetBufferPointer();
+  long long cut = 0, labelled = 0;
+  for (long long k = 0; k < static_cast<long long>(extent[2]); ++k)
+    for (long long j = 0; j < static_cast<long long>(extent[1]); ++j)
+      for (long long i = 0; i < static_cast<long long>(extent[0]); ++i) {
+        if (!p[(k * extent[1] + j) * extent[0] + i]) continue;
+        ++labelled;
+        const long long ijk[3] = {i, j, k};
+        for (int a = 0; a < 3; ++a) {
+          if (ijk[a] < start[a] || ijk[a] >= start[a] + size[a]) {
+            ++cut;
+            break;
+          }
+        }
+      }
+  EXPECT_GT(labelled, 0) << name;
+  EXPECT_EQ(cut, 0) << name << ": the heart box cut " << cut << " labelled voxels";
+}
+
 // The shipped cine model on two held-out patients (split.json), both frames, as a user runs it
 // (default config): Dice per label at ED, and the LV ejection fraction against the experts'.
 TEST(RealShippedModel, AcdcModelMeasuresTheLvEjectionFractionOfHeldOutPatients) {
@@ -108,8 +140,9 @@ TEST(RealShippedModel, AcdcModelMeasuresTheLvEjectionFractionOfHeldOutPatients) 
       EXPECT_EQ(imaging::GeometryOf(seg.GetPointer()).size, imaging::GeometryOf(truth.GetPointer()).size);
       lv[frame][0] = VolumeMl(seg.GetPointer(), 3);
       lv[frame][1] = VolumeMl(truth.GetPointer(), 3);
-      if (frame == 1) continue;
       const auto report = nlohmann::json::parse(std::ifstream(out / "case/report.json"));
+      ExpectHeartBoxHoldsTheLabels(report, truth.GetPointer(), name);
+      if (frame == 1) continue;
       for (int label = 1; label <= 3; ++label) {
         const double dice = Dice(seg.GetPointer(), truth.GetPointer(), label);
         EXPECT_GE(dice, 0.8) << name << " label " << label;
@@ -146,6 +179,8 @@ TEST(RealShippedModel, LeftAtriumModelScoresDice085OnAHeldOutCase) {
   const auto seg = imaging::ReadLabelMap(out / "seg.nii.gz");
   const auto truth = imaging::ReadLabelMap(data / "la2018/labelsTr" / (id + ".nii.gz"));
   EXPECT_GE(Dice(seg.GetPointer(), truth.GetPointer(), 1), 0.85);
+  ExpectHeartBoxHoldsTheLabels(nlohmann::json::parse(std::ifstream(out / "report.json")),
+                               truth.GetPointer(), id);
   EXPECT_TRUE(fs::exists(out / "mesh_left_atrium.stl"));
 }
 

@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
   int threads = 2, repeat = 3;
   bool mirroring = false;
   std::vector<long long> synthetic;
-  std::vector<std::string> inputs;
+  std::vector<std::string> inputs, sets;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--config" && i + 1 < argc) config_file = argv[++i];
@@ -50,6 +50,7 @@ int main(int argc, char** argv) {
     else if (a == "--threads" && i + 1 < argc) threads = std::stoi(argv[++i]);
     else if (a == "--repeat" && i + 1 < argc) repeat = std::stoi(argv[++i]);
     else if (a == "--mirroring") mirroring = true;
+    else if (a == "--set" && i + 1 < argc) sets.push_back(argv[++i]);
     else if (a == "--synthetic" && i + 3 < argc) {
       for (int k = 0; k < 3; ++k) synthetic.push_back(std::stoll(argv[++i]));
     } else inputs.push_back(a);
@@ -84,13 +85,15 @@ int main(int argc, char** argv) {
 #else
   if (inputs.empty()) {
     std::fprintf(stderr,
-                 "usage: bench_inference [--config FILE] [--model DIR] [--threads N] INPUT...\n"
+                 "usage: bench_inference [--config FILE] [--model DIR] [--threads N] [--set KEY=VALUE]... "
+                 "INPUT...\n"
                  "       bench_inference --model DIR --synthetic D H W [--device cuda]\n");
     return 2;
   }
   std::vector<std::string> overrides{"runtime.threads=" + std::to_string(threads)};
   if (!model.empty()) overrides.push_back("inference.unet.model=\"" + model + "\"");
   if (mirroring) overrides.push_back("inference.unet.mirroring=true");
+  overrides.insert(overrides.end(), sets.begin(), sets.end());
   itk::MultiThreaderBase::SetGlobalDefaultNumberOfThreads(threads);
   const auto start = std::chrono::steady_clock::now();
   const auto pipeline = pipeline::BuildPipeline(config::Resolve(config_file, overrides));
@@ -104,8 +107,11 @@ int main(int argc, char** argv) {
     for (const auto& s : report["stages"]) {
       std::printf(" | %s %.2f s", s["name"].get<std::string>().c_str(), s["wall_s"].get<double>());
       if (s["name"] == "inference.unet") {
-        std::printf(" (%d tiles, %.2f tiles/s)", s["details"]["tiles"].get<int>(),
-                    s["details"]["tiles_per_s"].get<double>());
+        const auto& d = s["details"];
+        std::printf(" (%d tiles, %.2f tiles/s, %.0f GFLOP/s; heart box %s, %d tiles without)",
+                    d["tiles"].get<int>(), d["tiles_per_s"].get<double>(), d["gflop_per_s"].get<double>(),
+                    d["heart_box"]["used"].get<bool>() ? "used" : "not used",
+                    d["heart_box"]["tiles_without_box"].get<int>());
       }
     }
     std::printf(" | peak RSS so far %.0f MB\n", PeakRssMb());

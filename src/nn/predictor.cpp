@@ -1,6 +1,8 @@
 #include "cardioseg/nn/predictor.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -135,7 +137,6 @@ std::vector<float> Predictor::PredictProbabilities(const std::vector<float>& vol
       sw.mirror_axes.insert(sw.mirror_axes.begin(), 0);
     }
   }
-  int tiles = 0;
   auto forward = [&](const torch::Tensor& batch) -> torch::Tensor {
     if (impl.script) {
       auto out = impl.script->forward({batch});
@@ -146,19 +147,84 @@ std::vector<float> Predictor::PredictProbabilities(const std::vector<float>& vol
     }
     return impl.unet->forward(batch)[0];
   };
-  torch::Tensor logits = SlidingWindowLogits(x, forward, sw, impl.device,
-                                             [&](int done, int) { tiles = done; });
-  torch::Tensor probabilities = torch::softmax(logits, 0).contiguous();
-  if (stats) {
-    stats->tiles = tiles;
-    stats->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    stats->device = impl.device.str();
-    stats->precision = PrecisionName(impl.precision);
-    const int mirrorings = 1 << sw.mirror_axes.size();
-    stats->forward_passes = tiles * mirrorings;
-    if (!impl.script) {
-      stats->gflop = ForwardFlops(impl.card.architecture, impl.card.patch_size) * stats->forward_passes / 1e9;
+  int tiles = 0;
+  auto run_window = [&](const torch::Tensor& input) {
+    int done = 0;
+    auto logits = SlidingWindowLogits(input, forward, sw, impl.device, [&](int d, int) { done = d; });
+    tiles += done;
+    return logits;
+  };
+
+  PredictionStats local;
+  PredictionStats& st = stats ? *stats : local;
+  st.tiles_without_box = static_cast<int>(TileCount(size, sw.patch, sw.step_fraction));
+  st.box = Box3{{0, 0, 0}, size};
+  st.heart_box = false;
+  st.heart_box_note.clear();
+  // Spacing in tensor order [D, H, W] = card (k, j, i).
+  const std::array<double, 3> spacing{impl.card.spacing_mm[2], impl.card.spacing_mm[1],
+                                      impl.card.spacing_mm[0]};
+  if (impl.options.heart_box && st.tiles_without_box > 2 && impl.options.heart_box_downsample > 1) {
+    const double finest = std::min({spacing[0], spacing[1], spacing[2]});
+    Shape3 coarse = size;
+    for (int a = 0; a < 3; ++a) {
+      if (spacing[a] < 3.0 * finest) {
+        coarse[a] = std::max<int64_t>(1, std::llround(size[a] / impl.options.heart_box_downsample));
+      }
     }
+    namespace F = torch::nn::functional;
+    const auto x_coarse = F::interpolate(x.unsqueeze(0), F::InterpolateFuncOptions()
+                                                             .size(std::vector<int64_t>(coarse.begin(), coarse.end()))
+                                                             .mode(torch::kTrilinear)
+                                                             .align_corners(false))
+                              .squeeze(0);
+    const auto foreground = run_window(x_coarse).argmax(0) > 0;  // [d, h, w]
+    st.coarse_size = coarse;
+    st.coarse_tiles = tiles;
+    const auto nz = foreground.nonzero();  // [n, 3]
+    if (nz.size(0) == 0) {
+      st.heart_box_note = "the coarse pass found no foreground: whole volume";
+    } else {
+      const auto first = std::get<0>(nz.min(0));
+      const auto last = std::get<0>(nz.max(0));
+      Shape3 f{}, l{}, margin{};
+      for (int a = 0; a < 3; ++a) {
+        f[a] = first[a].item<int64_t>();
+        l[a] = last[a].item<int64_t>();
+        margin[a] = static_cast<int64_t>(std::ceil(impl.options.heart_box_margin_mm / spacing[a]));
+      }
+      const Box3 box = HeartBoxOnFineGrid(f, l, coarse, size, margin, sw.patch);
+      if (TileCount(box.size, sw.patch, sw.step_fraction) >= st.tiles_without_box) {
+        st.heart_box_note = "the box takes as many tiles as the whole volume";
+      } else {
+        st.box = box;
+        st.heart_box = true;
+      }
+    }
+  }
+
+  torch::Tensor probabilities;
+  if (!st.heart_box) {
+    probabilities = torch::softmax(run_window(x), 0).contiguous();
+  } else {
+    using torch::indexing::Slice;
+    const auto& b = st.box;
+    const auto region = std::vector<torch::indexing::TensorIndex>{
+        Slice(), Slice(b.start[0], b.start[0] + b.size[0]), Slice(b.start[1], b.start[1] + b.size[1]),
+        Slice(b.start[2], b.start[2] + b.size[2])};
+    const auto inside = torch::softmax(run_window(x.index(region).contiguous()), 0);
+    probabilities = torch::zeros({inside.size(0), size[0], size[1], size[2]}, torch::kFloat);
+    probabilities[0].fill_(1.0f);
+    probabilities.index_put_(region, inside);
+  }
+  st.tiles = tiles;
+  st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  st.device = impl.device.str();
+  st.precision = PrecisionName(impl.precision);
+  const int mirrorings = 1 << sw.mirror_axes.size();
+  st.forward_passes = tiles * mirrorings;
+  if (!impl.script) {
+    st.gflop = ForwardFlops(impl.card.architecture, impl.card.patch_size) * st.forward_passes / 1e9;
   }
   const float* p = probabilities.data_ptr<float>();
   return std::vector<float>(p, p + probabilities.numel());

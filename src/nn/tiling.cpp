@@ -36,6 +36,45 @@ std::vector<Shape3> TileOrigins(const Shape3& size, const Shape3& tile, double s
   return origins;
 }
 
+std::int64_t TileCount(const Shape3& size, const Shape3& tile, double step_fraction) {
+  std::int64_t n = 1;
+  for (int a = 0; a < 3; ++a) n *= static_cast<std::int64_t>(TileStarts(size[a], tile[a], step_fraction).size());
+  return n;
+}
+
+Box3 HeartBoxOnFineGrid(const Shape3& coarse_first, const Shape3& coarse_last,
+                        const Shape3& coarse_size, const Shape3& size, const Shape3& margin,
+                        const Shape3& patch) {
+  Box3 box;
+  for (int a = 0; a < 3; ++a) {
+    if (coarse_size[a] <= 0 || size[a] <= 0 || patch[a] <= 0 || margin[a] < 0) {
+      throw std::invalid_argument("heart box: sizes must be positive");
+    }
+    if (coarse_first[a] < 0 || coarse_last[a] < coarse_first[a] || coarse_last[a] >= coarse_size[a]) {
+      throw std::invalid_argument("heart box: the coarse box lies outside the coarse grid");
+    }
+    // Coarse voxel c covers [c, c + 1) * scale on the fine grid.
+    const double scale = static_cast<double>(size[a]) / static_cast<double>(coarse_size[a]);
+    std::int64_t first = static_cast<std::int64_t>(std::floor(coarse_first[a] * scale)) - margin[a];
+    std::int64_t end = static_cast<std::int64_t>(std::ceil((coarse_last[a] + 1) * scale)) + margin[a];
+    first = std::max<std::int64_t>(first, 0);
+    end = std::min(end, size[a]);
+    const std::int64_t want = std::min(patch[a], size[a]);
+    if (end - first < want) {
+      const std::int64_t grow = want - (end - first);
+      first = std::max<std::int64_t>(0, first - grow / 2);
+      end = first + want;
+      if (end > size[a]) {
+        end = size[a];
+        first = end - want;
+      }
+    }
+    box.start[a] = first;
+    box.size[a] = end - first;
+  }
+  return box;
+}
+
 std::vector<float> GaussianImportanceMap(const Shape3& tile, double sigma_scale) {
   std::array<std::vector<double>, 3> axis;
   for (int a = 0; a < 3; ++a) {

@@ -121,6 +121,49 @@ class ResampleStage : public Stage {
   bool keep_;
 };
 
+// The heart-box pass in the report: the box on the model grid [D, H, W] and, as a user reads it,
+// in voxel indices (i, j, k) of the input (the footprint of the model-grid box, voxel edges
+// included, clipped to the input).
+json HeartBoxJson(const nn::PredictionStats& stats, const imaging::ImageType* grid,
+                  const imaging::ImageType* input) {
+  json out = {{"used", stats.heart_box},
+              {"tiles_without_box", stats.tiles_without_box},
+              {"coarse_tiles", stats.coarse_tiles}};
+  if (!stats.heart_box_note.empty()) out["note"] = stats.heart_box_note;
+  if (stats.coarse_tiles > 0) out["coarse_grid_dhw"] = stats.coarse_size;
+  if (!stats.heart_box) return out;
+  out["model_grid_start_dhw"] = stats.box.start;
+  out["model_grid_size_dhw"] = stats.box.size;
+  const auto size = input->GetLargestPossibleRegion().GetSize();
+  std::array<double, 3> lo{1e300, 1e300, 1e300}, hi{-1e300, -1e300, -1e300};
+  for (int corner = 0; corner < 8; ++corner) {
+    itk::ContinuousIndex<double, 3> c;
+    for (int a = 0; a < 3; ++a) {  // model-grid axis (i, j, k) = tensor axis 2 - a
+      const int t = 2 - a;
+      c[a] = (corner >> a & 1) ? stats.box.start[t] + stats.box.size[t] - 0.5 : stats.box.start[t] - 0.5;
+    }
+    itk::Point<double, 3> point;
+    grid->TransformContinuousIndexToPhysicalPoint(c, point);
+    itk::ContinuousIndex<double, 3> in;
+    input->TransformPhysicalPointToContinuousIndex(point, in);
+    for (int a = 0; a < 3; ++a) {
+      lo[a] = std::min(lo[a], in[a]);
+      hi[a] = std::max(hi[a], in[a]);
+    }
+  }
+  std::array<long long, 3> start{}, extent{};
+  for (int a = 0; a < 3; ++a) {
+    // Voxel v of the input spans [v - 0.5, v + 0.5): the voxels whose centre lies in [lo, hi].
+    const long long first = std::max(0LL, static_cast<long long>(std::ceil(lo[a])));
+    const long long last = std::min(static_cast<long long>(size[a]) - 1, static_cast<long long>(std::floor(hi[a])));
+    start[a] = first;
+    extent[a] = std::max(0LL, last - first + 1);
+  }
+  out["input_start_ijk"] = start;
+  out["input_size_ijk"] = extent;
+  return out;
+}
+
 // Resamples the standardized image to the model's spacing, predicts class probabilities by
 // sliding window, and brings them back onto the input grid one class at a time (linear
 // interpolation, running argmax), so that no per-class float volume is kept at native resolution.
@@ -168,6 +211,7 @@ class UNetStage : public Stage {
     }
     state.labels = imaging::Uncrop(labels.GetPointer(), box, state.input_geometry);
     details = {{"device", stats.device},
+               {"heart_box", HeartBoxJson(stats, image.GetPointer(), state.image.GetPointer())},
                {"crop_start", box.start},
                {"crop_size", box.size},
                {"model_grid", ToJson(grid)},
@@ -300,6 +344,9 @@ Pipeline BuildPipeline(const config::Config& config) {
     options.batch_tiles = unet.batch_tiles;
     options.mirroring = unet.mirroring;
     options.precision = unet.precision;
+    options.heart_box = unet.heart_box;
+    options.heart_box_downsample = unet.heart_box_downsample;
+    options.heart_box_margin_mm = unet.heart_box_margin_mm;
     predictor = nn::Predictor::Load(dir, options);
     const auto& card = predictor->card();
     // The network expects the preprocessing it was trained with.
@@ -308,8 +355,14 @@ Pipeline BuildPipeline(const config::Config& config) {
       if (card.preprocessing.contains("n4")) {
         pre.n4 = config::SectionFromJson<config::N4Config>(card.preprocessing["n4"],
                                                            "model.json preprocessing.n4");
-        // How phases share a field is the run's choice, not the model's.
+        // How phases share a field is the run's choice, not the model's; so is skipping N4.
         pre.n4.reuse_across_phases = config.preprocess.n4.reuse_across_phases;
+        if (!config.preprocess.n4.enabled && pre.n4.enabled) {
+          pre.n4.enabled = false;
+          spdlog::warn("preprocess.n4.enabled=false: N4 is skipped although model {} was trained "
+                       "with it; expect a lower accuracy on scans with a strong bias field",
+                       card.name);
+        }
       }
       if (card.preprocessing.contains("intensity")) {
         pre.intensity = config::SectionFromJson<config::IntensityConfig>(

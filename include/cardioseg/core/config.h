@@ -186,6 +186,17 @@ struct UNetInferenceConfig {
   // AVX512_BF16 or AMX; float16 on CUDA; fp32 elsewhere), "fp32", "bf16" (CPU with bf16
   // instructions, or CUDA), "fp16" (CUDA). The report names the precision used. Default "auto".
   std::string precision = "auto";
+  // Heart-box pass (after nnU-Net's cascade idea, with the model itself as the coarse stage): the
+  // model first segments the volume once at heart_box_downsample x its spacing along the
+  // in-plane axes (those finer than 3 x the finest spacing; thick-slice axes stay), and the
+  // sliding window then runs only over the bounding box of what it found, grown by
+  // heart_box_margin_mm and to at least one patch. Skipped when the whole volume takes 2 tiles
+  // or fewer; the full volume is used when the coarse pass finds nothing. Default true.
+  bool heart_box = true;
+  // Spacing factor of the coarse pass, range [1, 4]. Default 2.
+  double heart_box_downsample = 2.0;
+  // Margin around the coarse foreground, mm, range [0, 500]. Default 25.
+  double heart_box_margin_mm = 25.0;
 
   template <class V> void Visit(V& v) {
     v.Field("model", model);
@@ -194,6 +205,9 @@ struct UNetInferenceConfig {
     v.Field("batch_tiles", batch_tiles, 1, 64);
     v.Field("mirroring", mirroring);
     v.Choice("precision", precision, {"auto", "fp32", "bf16", "fp16"});
+    v.Field("heart_box", heart_box);
+    v.Field("heart_box_downsample", heart_box_downsample, 1.0, 4.0);
+    v.Field("heart_box_margin_mm", heart_box_margin_mm, 0.0, 500.0);
   }
 };
 

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cardioseg/nn/model_card.h"
+#include "cardioseg/nn/tiling.h"
 
 namespace cardioseg::nn {
 
@@ -20,6 +21,10 @@ struct PredictorOptions {
   bool mirroring = false;       // test-time augmentation by flips
   // "auto", "fp32", "bf16", "fp16": see UNetInferenceConfig::precision in core/config.h.
   std::string precision = "auto";
+  // Heart-box pass: see UNetInferenceConfig::heart_box in core/config.h.
+  bool heart_box = true;
+  double heart_box_downsample = 2.0;
+  double heart_box_margin_mm = 25.0;
 };
 
 struct PredictionStats {
@@ -29,6 +34,15 @@ struct PredictionStats {
   double gflop = 0;            // multiply-adds x 2 of the convolutions, all forward passes
   std::string device;
   std::string precision;       // "fp32", "bf16", "fp16"
+  // Heart-box pass: whether the sliding window ran in a box, the box on the model grid [D, H, W]
+  // (the whole volume when not), the coarse pass's grid and tiles (included in `tiles`), and the
+  // tiles the whole volume would have taken.
+  bool heart_box = false;
+  std::string heart_box_note;  // why the box was not used, when it was not
+  Box3 box;
+  Shape3 coarse_size{0, 0, 0};
+  int coarse_tiles = 0;
+  int tiles_without_box = 0;
 };
 
 // LibTorch version, threads, CPU capability and the CUDA devices it sees, for `cardioseg info`.
@@ -47,8 +61,8 @@ class Predictor {
   std::string precision() const;  // the resolved precision: "fp32", "bf16" or "fp16"
 
   // `volume`: [C, D, H, W] float32 at the card's spacing, C = in_channels, already normalised.
-  // Returns softmax probabilities [K, D, H, W] (K = num_classes). Throws std::invalid_argument on
-  // a size mismatch.
+  // Returns softmax probabilities [K, D, H, W] (K = num_classes); outside the heart box
+  // the background has probability 1. Throws std::invalid_argument on a size mismatch.
   std::vector<float> PredictProbabilities(const std::vector<float>& volume, const Shape3& size,
                                           PredictionStats* stats = nullptr) const;
 

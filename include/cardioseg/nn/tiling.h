@@ -27,6 +27,26 @@ std::vector<Shape3> TileOrigins(const Shape3& size, const Shape3& tile, double s
 // 1, and with zeros replaced by the smallest positive value so every weight is > 0.
 std::vector<float> GaussianImportanceMap(const Shape3& tile, double sigma_scale = 1.0 / 8.0);
 
+// A box of voxels: `start` and `size` per axis, [D, H, W].
+struct Box3 {
+  Shape3 start{0, 0, 0};
+  Shape3 size{0, 0, 0};
+};
+
+// Number of sliding-window tiles for a volume of `size` (padded to the patch where smaller).
+std::int64_t TileCount(const Shape3& size, const Shape3& tile, double step_fraction);
+
+// Heart-box pass: the box on the full-resolution grid of `size` that the sliding window runs in,
+// from the bounding box of the foreground found on a coarse grid of `coarse_size` (inclusive
+// corners `coarse_first`..`coarse_last`, coarse voxel indices). The coarse box is mapped back
+// outwards (voxel edges, so a coarse voxel's whole footprint is inside), grown by `margin` voxels
+// per axis, grown symmetrically to at least `patch` where the volume allows (the network sees
+// anatomy rather than padding), and clipped to the volume. Throws std::invalid_argument on
+// sizes <= 0 or a coarse box outside the coarse grid.
+Box3 HeartBoxOnFineGrid(const Shape3& coarse_first, const Shape3& coarse_last,
+                        const Shape3& coarse_size, const Shape3& size, const Shape3& margin,
+                        const Shape3& patch);
+
 // One resolution level of a U-Net: convolution kernel and the stride that pools INTO this level
 // (level 0 has stride {1, 1, 1}).
 struct LevelPlan {
