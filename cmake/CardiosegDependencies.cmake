@@ -33,6 +33,7 @@ find_package(GDCM REQUIRED)
 # DICOM Segmentation objects (dcmseg).
 find_package(DCMTK 3.6 REQUIRED CONFIG)
 find_package(ZLIB REQUIRED)
+find_package(PNG REQUIRED)  # previews and plots: libpng encodes in memory, the write is checked
 # OpenSSL's libcrypto for the SHA-256 checksums of outputs in report.json.
 find_package(OpenSSL REQUIRED COMPONENTS Crypto)
 

@@ -16,7 +16,7 @@ packages=(
   libopen3d-dev
   libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev
-  zlib1g-dev libssl-dev
+  zlib1g-dev libpng-dev libssl-dev
 )
 if [[ "${1:-}" == "--python" ]]; then
   packages+=(python3-torch python3-numpy snakemake chromium)

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iterator>
 #include <limits>
+#include <set>
 #include <sstream>
 
 #include <gtest/gtest.h>
@@ -138,6 +139,57 @@ TEST_F(BadInput, AHeaderClaimingAHugeVolumeIsRefusedBeforeAllocation) {
   ExpectFails("run " + Quote(path), 1, {"huge.nii", "too large", "1024 x 1024 x 1024", "max_memory_gib"});
   // The limit is configurable: a small one refuses even the good file.
   ExpectFails("run " + Quote(good_) + " --set input.max_memory_gib=0.00001", 1, {"good.nii", "too large"});
+}
+
+// A full disk, simulated per file by RLIMIT_FSIZE (prlimit; SIGXFSZ ignored so that write() fails
+// with EFBIG as it would with ENOSPC): for each output file, a limit just below its size makes
+// the run fail with the write named, exit 1 and nothing left; in batch both cases fail, each with
+// its reason, and the summaries are written.
+TEST_F(BadInput, AFullDiskFailsTheCaseCleanlyAtEveryOutputFile) {
+  if (!fs::exists("/usr/bin/prlimit")) GTEST_SKIP() << "prlimit (util-linux) is not installed";
+  test::WriteTinyModel(dir_ / "model", 3, {1.5, 1.5, 6.0});
+  const std::string args = " --model " + Quote(dir_ / "model") + " --set preprocess.n4.enabled=false";
+  const auto full = dir_ / "full";
+  auto r = RunCommand(kExe + " run " + Quote(good_) + " -o " + Quote(full) + args);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::set<std::uintmax_t> sizes;
+  for (const auto& e : fs::directory_iterator(full)) {
+    if (e.file_size() > 64) sizes.insert(e.file_size());
+  }
+  ASSERT_GE(sizes.size(), 4u);  // seg, report.json, report.html, preview.png, meshes
+  const auto limited = [&](std::uintmax_t bytes, const std::string& command) {
+    // Double quotes outside: the command's own single-quoted paths pass through to the inner sh.
+    return RunCommand("sh -c \"trap '' XFSZ; exec prlimit --fsize=" + std::to_string(bytes) + " " + command + "\"");
+  };
+  for (const auto size : sizes) {
+    const auto out = dir_ / "out";
+    r = limited(size - 1, kExe + " run " + Quote(good_) + " -o " + Quote(out) + args);
+    EXPECT_EQ(r.exit_code, 1) << "limit " << size - 1 << " bytes:\n" << r.output;
+    EXPECT_TRUE(r.output.find("File too large") != std::string::npos ||
+                r.output.find("could not write") != std::string::npos)
+        << "limit " << size - 1 << ": the error does not name the failed write:\n" << r.output;
+    EXPECT_FALSE(fs::exists(out)) << "limit " << size - 1 << ": partial output left";
+    for (const auto& e : fs::directory_iterator(dir_.path())) {
+      EXPECT_EQ(e.path().filename().string().find(".partial-"), std::string::npos) << e.path();
+    }
+  }
+  fs::create_directories(dir_ / "in");
+  fs::copy_file(good_, dir_ / "in" / "a.nii");
+  fs::copy_file(good_, dir_ / "in" / "b.nii");
+  // The limit: just below the largest file a case of this batch writes.
+  r = RunCommand(kExe + " batch " + Quote(dir_ / "in") + " -o " + Quote(dir_ / "batch_full") + args);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::uintmax_t largest = 0;
+  for (const auto& e : fs::directory_iterator(dir_ / "batch_full" / "a")) largest = std::max(largest, e.file_size());
+  r = limited(largest - 1, kExe + " batch " + Quote(dir_ / "in") + " -o " + Quote(dir_ / "batch") + args);
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  const auto summary = nlohmann::json::parse(std::ifstream(dir_ / "batch" / "summary.json"));
+  ASSERT_EQ(summary["cases"].size(), 2u);
+  for (const auto& c : summary["cases"]) {
+    EXPECT_EQ(c["status"], "failed") << c.dump();
+    EXPECT_FALSE(fs::exists(dir_ / "batch" / c["case"].get<std::string>())) << c.dump();
+  }
+  EXPECT_TRUE(fs::exists(dir_ / "batch" / "summary.csv"));
 }
 
 TEST_F(BadInput, OutputPathThatIsAFileIsRefusedBeforeTheWork) {

@@ -3,7 +3,8 @@
 #include <algorithm>
 #include <stdexcept>
 
-#include <itkImageFileWriter.h>
+#include <png.h>
+
 #include <itkRGBPixel.h>
 
 #include "cardioseg/core/atomic_file.h"
@@ -16,17 +17,46 @@ namespace {
 
 using RgbImage = itk::Image<itk::RGBPixel<std::uint8_t>, 2>;
 
+// PNG bytes of an 8-bit RGB raster, encoded by libpng in memory. The file is then written with
+// checked writes: ITK's PNG writer corrupted the heap when the disk filled up under it.
+std::string EncodePng(const std::uint8_t* rgb, std::size_t width, std::size_t height,
+                      const std::filesystem::path& path) {
+  struct Sink {
+    std::string bytes;
+  } sink;
+  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
+  png_infop info = png ? png_create_info_struct(png) : nullptr;
+  if (!png || !info) {
+    png_destroy_write_struct(&png, nullptr);
+    throw InputError(path.string(), "cannot write: libpng could not start");
+  }
+  // libpng reports errors by longjmp: nothing with a destructor lives between here and the end.
+  if (setjmp(png_jmpbuf(png))) {
+    png_destroy_write_struct(&png, &info);
+    throw InputError(path.string(), "cannot write: libpng could not encode the image");
+  }
+  png_set_write_fn(
+      png, &sink,
+      [](png_structp p, png_bytep data, png_size_t n) {
+        static_cast<Sink*>(png_get_io_ptr(p))->bytes.append(reinterpret_cast<const char*>(data), n);
+      },
+      nullptr);
+  png_set_IHDR(png, info, static_cast<png_uint_32>(width), static_cast<png_uint_32>(height), 8,
+               PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+               PNG_FILTER_TYPE_DEFAULT);
+  png_write_info(png, info);
+  for (std::size_t y = 0; y < height; ++y) {
+    png_write_row(png, const_cast<png_bytep>(rgb + y * width * 3));
+  }
+  png_write_end(png, nullptr);
+  png_destroy_write_struct(&png, &info);
+  return std::move(sink.bytes);
+}
+
 void WriteRgb(RgbImage* rgb, const std::filesystem::path& path) {
-  WriteAtomically(path, [&](const std::filesystem::path& tmp) {
-    auto writer = itk::ImageFileWriter<RgbImage>::New();
-    writer->SetInput(rgb);
-    writer->SetFileName(tmp.string());
-    try {
-      writer->Update();
-    } catch (const itk::ExceptionObject& e) {
-      throw InputError(path.string(), std::string("cannot write: ") + e.GetDescription());
-    }
-  });
+  const auto size = rgb->GetLargestPossibleRegion().GetSize();
+  WriteTextAtomically(path, EncodePng(reinterpret_cast<const std::uint8_t*>(rgb->GetBufferPointer()),
+                                      size[0], size[1], path));
 }
 
 }  // namespace
