@@ -104,6 +104,17 @@ TEST(Cli, UsageErrorsExitWith2) {
   EXPECT_EQ(RunCommand(kExe + " run").exit_code, 2);
   EXPECT_EQ(RunCommand(kExe + " frobnicate").exit_code, 2);
   EXPECT_EQ(RunCommand(kExe + " --version").exit_code, 0);
+  // Out-of-range numbers are refused before any work, naming the option.
+  test::TempDir dir;
+  for (const std::string& bad : {" run x.nii -o out --phase -5", " run x.nii -o out --threads -5",
+                                 " batch in -o out --threads -1", " batch in -o out --shard 1/3/5",
+                                 " batch in -o out --shard 4/3", " batch in -o out --shard 1/3x"}) {
+    const auto r = RunCommand("cd " + Quote(dir.path()) + " && " + kExe + bad);
+    EXPECT_EQ(r.exit_code, 2) << bad << "\n" << r.output;
+    const std::string option = bad.substr(bad.rfind("--"), bad.find(' ', bad.rfind("--")) - bad.rfind("--"));
+    EXPECT_NE(r.output.find(option), std::string::npos) << bad << "\n" << r.output;
+    EXPECT_FALSE(fs::exists(dir / "out")) << bad;
+  }
 }
 
 void ExpectSameGeometry(const Geometry& a, const Geometry& b) {

@@ -37,21 +37,35 @@ int RunBatchCommand(const BatchCommandOptions& o) {
   const auto config = config::Resolve(o.config_file, overrides);
   const int threads = config::ThreadCount(config.runtime.threads);
   itk::MultiThreaderBase::SetGlobalDefaultNumberOfThreads(std::max(1, threads / std::max(1, o.jobs)));
-  auto cases = pipeline::DiscoverCases(o.source);
-  std::string summary = "summary";
+  // The shard is checked before any work.
+  int shard_k = 0, shard_n = 0;
   if (!o.shard.empty()) {
     const auto slash = o.shard.find('/');
     if (slash == std::string::npos) throw UsageError("--shard \"" + o.shard + "\": expected K/N");
-    int k = 0, n = 0;
-    try {
-      k = std::stoi(o.shard.substr(0, slash));
-      n = std::stoi(o.shard.substr(slash + 1));
-    } catch (const std::exception&) {
-      throw UsageError("--shard \"" + o.shard + "\": expected K/N");
+    // Both numbers whole: "1/3/5" or "1/3x" is refused, not read as 1/3.
+    const auto whole_int = [&](const std::string& text) {
+      std::size_t used = 0;
+      int value = 0;
+      try {
+        value = std::stoi(text, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (text.empty() || used != text.size()) throw UsageError("--shard \"" + o.shard + "\": expected K/N");
+      return value;
+    };
+    shard_k = whole_int(o.shard.substr(0, slash));
+    shard_n = whole_int(o.shard.substr(slash + 1));
+    if (shard_n < 1 || shard_k < 1 || shard_k > shard_n) {
+      throw UsageError("--shard \"" + o.shard + "\": expected K/N with 1 <= K <= N");
     }
-    cases = pipeline::SelectShard(cases, k, n);
+  }
+  auto cases = pipeline::DiscoverCases(o.source);
+  std::string summary = "summary";
+  if (!o.shard.empty()) {
+    cases = pipeline::SelectShard(cases, shard_k, shard_n);
     // Shards share OUTDIR (a job array): each writes its own summary.
-    if (n > 1) summary = "summary.shard-" + std::to_string(k) + "-of-" + std::to_string(n);
+    if (shard_n > 1) summary = "summary.shard-" + std::to_string(shard_k) + "-of-" + std::to_string(shard_n);
   }
   const auto pipeline = pipeline::BuildPipeline(config);  // the model is loaded once, here
   spdlog::info("batch: {} cases, {} job(s){}", cases.size(), o.jobs,
@@ -97,7 +111,8 @@ Command RegisterBatch(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--shard", options->shard, "Run shard K of N (1-based), e.g. 2/4");
   sub->add_flag("--resume", options->resume, "Skip cases whose outputs are complete");
-  sub->add_option("--threads", options->threads, "Worker threads in all (0 = all cores)");
+  sub->add_option("--threads", options->threads, "Worker threads in all (0 = all cores)")
+      ->check(CLI::Range(0, 1024));
   return {sub, [options] { return RunBatchCommand(*options); }};
 }
 

@@ -71,11 +71,13 @@ Command RegisterRun(CLI::App& app) {
   sub->add_option("--config", options->config_file, "JSON config (see configs/)");
   sub->add_option("--set", options->overrides, "Override a config value: section.key=value")
       ->allow_extra_args(false);
-  sub->add_option("--phase", options->phase, "Cardiac phase of a cine series (0-based)");
+  sub->add_option("--phase", options->phase, "Cardiac phase of a cine series (0-based)")
+      ->check(CLI::Range(0, 1000));
   sub->add_option("--series", options->series_uid, "SeriesInstanceUID to load from a DICOM folder");
   sub->add_flag("--save-intermediate", options->save_intermediate,
                 "Also write the corrected and standardized volumes");
-  sub->add_option("--threads", options->threads, "Worker threads (0 = all cores)");
+  sub->add_option("--threads", options->threads, "Worker threads (0 = all cores)")
+      ->check(CLI::Range(0, 1024));
   sub->add_option("--model", options->model, "Model folder (default: the config's)");
   sub->add_option("--gt", options->reference,
                   "Reference label map: adds Dice, IoU, HD95, ASSD and volumes to the report");
