@@ -46,8 +46,8 @@ TEST(Planning, AnisotropicSpacingGetsInPlaneKernelsAndPoolingFirst) {
   EXPECT_EQ(DivisibleShape({10, 150, 161}, iso), (Shape3{16, 152, 168}));
 }
 
-TEST(UNet, OutputShapesForBothVariants) {
-  for (const char* type : {"unet", "attention_unet"}) {
+TEST(UNet, OutputShapesForEveryArchitecture) {
+  for (const char* type : {"unet", "attention_unet", "vnet", "resenc_unet"}) {
     UNet net(SmallArchitecture(type, true));
     net->train();
     const auto x = torch::randn({2, 1, 8, 32, 32});
@@ -58,8 +58,44 @@ TEST(UNet, OutputShapesForBothVariants) {
     net->eval();
     const auto single = net->forward(x);
     ASSERT_EQ(single.size(), 1u);
-    EXPECT_EQ(single[0].sizes(), (std::vector<int64_t>{2, 4, 8, 32, 32}));
+    EXPECT_EQ(single[0].sizes(), (std::vector<int64_t>{2, 4, 8, 32, 32})) << type;
+    EXPECT_GT(ForwardFlops(net->config(), {8, 32, 32}), 0.0) << type;
   }
+  // The presets, cut to the levels; V-Net stages hold at most 3 convolutions.
+  auto a = SmallArchitecture("resenc_unet", false);
+  const std::vector<int> resenc_m{1, 3, 4, 6, 6, 6, 6, 6};
+  EXPECT_EQ(BlocksPerLevel(a), std::vector<int>(resenc_m.begin(), resenc_m.begin() + a.levels.size()));
+  EXPECT_TRUE(BlocksPerLevel(SmallArchitecture("unet", false)).empty());
+  a.type = "vnet";
+  a.blocks_per_level.assign(a.levels.size(), 4);
+  EXPECT_THROW(UNet{a}, std::invalid_argument);
+}
+
+// ForwardFlops of the residual and V-Net types, counted by hand on a two-level network.
+TEST(Network, ForwardFlopsOfVNetAndResEncCountTheirConvolutions) {
+  ArchitectureConfig a;
+  a.in_channels = 1;
+  a.num_classes = 2;
+  a.base_channels = 4;
+  a.levels = {{{1, 3, 3}, {1, 1, 1}}, {{3, 3, 3}, {1, 2, 2}}};
+  const double v0 = 2 * 8 * 8, v1 = 2 * 4 * 4;  // voxels of a [2, 8, 8] tile at each level
+  a.type = "resenc_unet";
+  a.blocks_per_level = {1, 2};
+  const double resenc = 2.0 * 1 * 4 * 9 * v0                                   // stem
+                        + 2 * (2.0 * 4 * 4 * 9 * v0)                           // level 0 block
+                        + (2.0 * 4 * 8 * 27 * v1 + 2.0 * 8 * 8 * 27 * v1 + 2.0 * 4 * 8 * v1)  // strided block + skip
+                        + 2 * (2.0 * 8 * 8 * 27 * v1)                          // level 1 block 2
+                        + 2.0 * 8 * 4 * 4 * v1                                 // up (2x2 in-plane)
+                        + 2.0 * 8 * 4 * 9 * v0                                 // one decoder conv
+                        + 2.0 * 4 * 2 * v0;                                    // head
+  EXPECT_DOUBLE_EQ(ForwardFlops(a, {2, 8, 8}), resenc);
+  a.type = "vnet";
+  a.blocks_per_level = {1, 2};
+  const double vnet = 2.0 * 1 * 4 * v0 + 2.0 * 1 * 4 * 9 * v0                  // projection, conv
+                      + 2.0 * 4 * 8 * 4 * v1 + 2 * (2.0 * 8 * 8 * 27 * v1)     // down, 2 convs
+                      + 2.0 * 8 * 4 * 4 * v1 + 2.0 * 8 * 8 * 9 * v0            // up, 1 conv on 2 x 4
+                      + 2.0 * 8 * 2 * v0;                                      // head on 8 channels
+  EXPECT_DOUBLE_EQ(ForwardFlops(a, {2, 8, 8}), vnet);
 }
 
 TEST(Tiling, TilesCoverEveryVoxelAndWeightsArePositive) {
@@ -172,7 +208,9 @@ TEST(Predictor, HeartBoxPassRunsTheWindowOnlyAroundTheForeground) {
         const std::size_t i = (z * size[1] + y) * size[2] + x;
         const bool inside = z >= b.start[0] && z < b.start[0] + b.size[0] && y >= b.start[1] &&
                             y < b.start[1] + b.size[1] && x >= b.start[2] && x < b.start[2] + b.size[2];
-        if (at(z, y, x) > 0) ASSERT_TRUE(inside) << z << " " << y << " " << x;
+        if (at(z, y, x) > 0) {
+          ASSERT_TRUE(inside) << z << " " << y << " " << x;
+        }
         if (inside) {
           ASSERT_NEAR(p[n + i], whole[n + i], 1e-6);  // a pointwise network: same as the whole volume
         } else {
@@ -547,6 +585,50 @@ TEST(Training, Bf16AutocastLowersTheLossAndKeepsOutputsFinite) {
   EXPECT_TRUE(torch::isfinite(out.to(torch::kFloat)).all().item<bool>());
   // Outside the scope autocast is off again.
   EXPECT_EQ(net->forward(torch::randn({1, 1, 4, 16, 16}))[0].scalar_type(), torch::kFloat);
+}
+
+// V-Net and the residual-encoder U-Net train, record themselves in model.json, and load in the
+// predictor with the same outputs as the trained module.
+TEST(Training, VNetAndResEncTrainAndRoundTripThroughTheModelCard) {
+  for (const char* type : {"vnet", "resenc_unet"}) {
+    test::TempDir cache, model;
+    WriteSyntheticCache(cache.path(), 6);
+    TrainConfig config = TinyTrainConfig();
+    config.architecture = type;
+    config.augmentation.elastic = false;
+    config.epochs = 6;
+    config.iterations_per_epoch = 5;
+    config.validate_every = 6;
+    const auto summary = Train(cache.path(), model.path(), config, {});
+    EXPECT_LT(summary.last_epoch_loss, summary.first_epoch_loss) << type;
+    const auto card = ReadModelCard(model.path());
+    EXPECT_EQ(card.architecture.type, type);
+    ASSERT_EQ(card.architecture.blocks_per_level.size(), card.architecture.levels.size()) << type;
+    EXPECT_EQ(card.architecture.blocks_per_level, BlocksPerLevel(card.architecture)) << type;
+
+    UNet net(card.architecture);
+    torch::load(net, (model / "weights.pt").string());
+    net->eval();
+    const Shape3 patch = card.patch_size;
+    const auto x = torch::randn({1, 1, patch[0], patch[1], patch[2]});
+    torch::Tensor want;
+    {
+      torch::NoGradGuard no_grad;
+      want = torch::softmax(net->forward(x)[0], 1)[0].contiguous();
+    }
+    PredictorOptions options;
+    options.device = "cpu";
+    options.precision = "fp32";
+    options.heart_box = false;
+    const auto predictor = Predictor::Load(model.path(), options);
+    const auto flat = x.contiguous();
+    const auto p = predictor->PredictProbabilities(
+        std::vector<float>(flat.data_ptr<float>(), flat.data_ptr<float>() + flat.numel()), patch);
+    ASSERT_EQ(p.size(), static_cast<std::size_t>(want.numel())) << type;
+    double worst = 0;
+    for (int64_t i = 0; i < want.numel(); ++i) worst = std::max(worst, std::abs(double(p[i]) - want.data_ptr<float>()[i]));
+    EXPECT_LT(worst, 1e-5) << type;
+  }
 }
 
 TEST(Network, ForwardFlopsCountTheConvolutions) {

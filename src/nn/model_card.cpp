@@ -1,5 +1,6 @@
 #include "cardioseg/nn/model_card.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -28,6 +29,16 @@ std::array<int, 3> DefaultLabelColor(int value) {
   return kPalette[(value - 1) % kPalette.size()];
 }
 
+std::vector<int> BlocksPerLevel(const ArchitectureConfig& config) {
+  std::vector<int> preset;
+  if (config.type == "resenc_unet") preset = {1, 3, 4, 6, 6, 6, 6, 6};
+  else if (config.type == "vnet") preset = {1, 2, 3, 3, 3, 3, 3, 3};
+  else return {};
+  if (!config.blocks_per_level.empty()) return config.blocks_per_level;
+  preset.resize(std::min(preset.size(), config.levels.size()));
+  return preset;
+}
+
 json ToJson(const ModelCard& c) {
   json levels = json::array();
   for (const auto& l : c.architecture.levels) {
@@ -37,7 +48,7 @@ json ToJson(const ModelCard& c) {
   for (const auto& l : c.labels) {
     labels.push_back({{"value", l.value}, {"name", l.name}, {"color", l.color}});
   }
-  return {{"name", c.name},
+  json out = {{"name", c.name},
           {"format", c.format},
           {"weights", c.weights},
           {"architecture",
@@ -53,6 +64,10 @@ json ToJson(const ModelCard& c) {
           {"spacing_mm", c.spacing_mm},
           {"preprocessing", c.preprocessing},
           {"provenance", c.provenance}};
+  // Only the types that use them carry blocks per level (U-Net cards stay as they were).
+  const auto blocks = BlocksPerLevel(c.architecture);
+  if (!blocks.empty()) out["architecture"]["blocks_per_level"] = blocks;
+  return out;
 }
 
 namespace {
@@ -100,8 +115,10 @@ ModelCard ModelCardFromJson(const json& j) {
     c.weights = j.at("weights").get<std::string>();
     const json& a = j.at("architecture");
     c.architecture.type = a.value("type", "unet");
-    if (c.architecture.type != "unet" && c.architecture.type != "attention_unet") {
-      throw std::invalid_argument("architecture.type must be \"unet\" or \"attention_unet\"");
+    if (c.architecture.type != "unet" && c.architecture.type != "attention_unet" &&
+        c.architecture.type != "vnet" && c.architecture.type != "resenc_unet") {
+      throw std::invalid_argument(
+          "architecture.type must be \"unet\", \"attention_unet\", \"vnet\" or \"resenc_unet\"");
     }
     c.architecture.in_channels = IntOr(a, "in_channels", 1, "architecture.");
     c.architecture.num_classes = IntOf(a.at("num_classes"), "architecture.num_classes");
@@ -111,6 +128,11 @@ ModelCard ModelCardFromJson(const json& j) {
     for (const auto& l : a.value("levels", json::array())) {
       c.architecture.levels.push_back({ShapeOf(l.at("kernel"), "architecture.levels.kernel"),
                                        ShapeOf(l.at("stride"), "architecture.levels.stride")});
+    }
+    if (a.contains("blocks_per_level")) {
+      const json& b = a.at("blocks_per_level");
+      if (!b.is_array()) throw std::invalid_argument("architecture.blocks_per_level: expected an array");
+      for (const auto& v : b) c.architecture.blocks_per_level.push_back(IntOf(v, "architecture.blocks_per_level"));
     }
     if (c.format == "cardioseg" && c.architecture.levels.empty()) {
       throw std::invalid_argument("architecture.levels is empty");
@@ -148,6 +170,14 @@ ModelCard ModelCardFromJson(const json& j) {
       require(k >= 1 && k <= 7 && k % 2 == 1,
               "architecture.levels[" + std::to_string(i) + "].kernel: odd sizes 1 to 7");
       require(st >= 1 && st <= 4, "architecture.levels[" + std::to_string(i) + "].stride: 1 to 4");
+    }
+  }
+  if (!arch.blocks_per_level.empty()) {
+    require(arch.blocks_per_level.size() == arch.levels.size(),
+            "architecture.blocks_per_level: one entry per level");
+    const int most = arch.type == "vnet" ? 3 : 16;
+    for (int b : arch.blocks_per_level) {
+      require(b >= 1 && b <= most, "architecture.blocks_per_level: each in [1, " + std::to_string(most) + "]");
     }
   }
   for (int a = 0; a < 3; ++a) {

@@ -371,6 +371,12 @@ TrainSummary Train(const fs::path& cache_dir, const fs::path& out_dir, const Tra
   arch.max_channels = config.max_channels;
   arch.deep_supervision = config.deep_supervision;
   arch.levels = PlanLevels(spacing_dhw, patch, config.max_levels);
+  if (!config.blocks_per_level.empty() && config.blocks_per_level.size() != arch.levels.size()) {
+    throw ConfigError("blocks_per_level: " + std::to_string(config.blocks_per_level.size()) +
+                      " entries for the " + std::to_string(arch.levels.size()) + " levels of the plan");
+  }
+  arch.blocks_per_level = config.blocks_per_level;
+  arch.blocks_per_level = BlocksPerLevel(arch);  // the card records the resolved blocks
   patch = DivisibleShape(patch, arch.levels);
 
   const torch::Device device = [&] {

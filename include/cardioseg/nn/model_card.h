@@ -16,8 +16,10 @@
 namespace cardioseg::nn {
 
 struct ArchitectureConfig {
-  // "unet" (3D U-Net, Ronneberger et al. 2015 / Cicek et al. 2016, as planned by nnU-Net) or
-  // "attention_unet" (additive attention gates on the skips, Oktay et al., MIDL 2018).
+  // "unet" (3D U-Net, Ronneberger et al. 2015 / Cicek et al. 2016, as planned by nnU-Net),
+  // "attention_unet" (additive attention gates on the skips, Oktay et al., MIDL 2018), "vnet"
+  // (Milletari et al., 3DV 2016) or "resenc_unet" (nnU-Net's residual-encoder U-Net, Isensee et
+  // al., MICCAI 2024). See UNetImpl in nn/network.h.
   std::string type = "unet";
   int in_channels = 1;
   int num_classes = 2;          // including background
@@ -25,7 +27,15 @@ struct ArchitectureConfig {
   int max_channels = 256;
   bool deep_supervision = false;
   std::vector<LevelPlan> levels;  // level 0 first; stride of level 0 is {1, 1, 1}
+  // Per level: residual blocks of the encoder ("resenc_unet") or convolutions of each residual
+  // stage ("vnet"); unused by the other types. Empty = the type's preset, see BlocksPerLevel().
+  std::vector<int> blocks_per_level;
 };
+
+// The blocks per level of `config` for its levels: its own blocks_per_level, else the type's
+// preset, cut to the number of levels: "resenc_unet" nnU-Net's ResEnc M encoder {1, 3, 4, 6, 6,
+// 6, 6, 6}; "vnet" Milletari et al.'s stages {1, 2, 3, 3, 3, 3, 3, 3}; empty for the U-Nets.
+std::vector<int> BlocksPerLevel(const ArchitectureConfig& config);
 
 struct LabelInfo {
   int value = 0;

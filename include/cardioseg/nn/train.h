@@ -71,8 +71,12 @@ struct AugmentationConfig {
 
 // The training config (`cardioseg train --config FILE`, strict like the run config).
 struct TrainConfig {
-  // Network: "unet" or "attention_unet". Default "unet".
+  // Network: "unet", "attention_unet", "vnet" or "resenc_unet" (see nn/network.h). Default "unet".
   std::string architecture = "unet";
+  // "vnet": convolutions per residual stage (1-3); "resenc_unet": residual blocks per encoder
+  // level (1-16); one entry per level. Empty = the preset (see BlocksPerLevel in
+  // nn/model_card.h). Default empty.
+  std::vector<int> blocks_per_level;
   int base_channels = 16;      // [4, 64], default 16
   int max_channels = 256;      // [8, 512], default 256
   bool deep_supervision = true;
@@ -114,7 +118,8 @@ struct TrainConfig {
   AugmentationConfig augmentation;
 
   template <class V> void Visit(V& v) {
-    v.Choice("architecture", architecture, {"unet", "attention_unet"});
+    v.Choice("architecture", architecture, {"unet", "attention_unet", "vnet", "resenc_unet"});
+    v.Field("blocks_per_level", blocks_per_level, 1, 16, 0, 8);
     v.Field("base_channels", base_channels, 4, 64);
     v.Field("max_channels", max_channels, 8, 512);
     v.Field("deep_supervision", deep_supervision);
