@@ -151,19 +151,6 @@ TEST(Tiling, HeartBoxCoversTheCoarseFootprintPlusMarginAndAtLeastAPatch) {
   }
   EXPECT_THROW(HeartBoxOnFineGrid({0, 0, 0}, {0, 0, 120}, coarse, size, {0, 0, 0}, patch),
                std::invalid_argument);
-  // A stray voxel far away does not stretch the box: the largest 6-connected component wins.
-  const Shape3 grid{3, 10, 12};
-  std::vector<std::uint8_t> mask(3 * 10 * 12, 0);
-  for (int64_t y = 2; y < 5; ++y)
-    for (int64_t x = 3; x < 7; ++x) mask[(1 * 10 + y) * 12 + x] = 1;
-  mask[(2 * 10 + 9) * 12 + 11] = 1;  // stray
-  mask[(0 * 10 + 5) * 12 + 6] = 1;   // touches the blob only diagonally: its own component
-  Shape3 lo{}, hi{};
-  ASSERT_TRUE(LargestComponentBox(mask, grid, lo, hi));
-  EXPECT_EQ(lo, (Shape3{1, 2, 3}));
-  EXPECT_EQ(hi, (Shape3{1, 4, 6}));
-  EXPECT_FALSE(LargestComponentBox(std::vector<std::uint8_t>(mask.size(), 0), grid, lo, hi));
-  EXPECT_THROW(LargestComponentBox(mask, {3, 10, 11}, lo, hi), std::invalid_argument);
   EXPECT_EQ(TileCount({10, 200, 240}, {10, 144, 144}, 0.5), 6);
   EXPECT_EQ(TileCount({5, 100, 100}, {10, 144, 144}, 0.5), 1);
 }

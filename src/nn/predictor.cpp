@@ -181,14 +181,16 @@ std::vector<float> Predictor::PredictProbabilities(const std::vector<float>& vol
     const auto foreground = run_window(x_coarse).argmax(0) > 0;  // [d, h, w]
     st.coarse_size = coarse;
     st.coarse_tiles = tiles;
-    const auto mask = foreground.to(torch::kUInt8).contiguous();
-    Shape3 f{}, l{}, margin{};
-    if (!LargestComponentBox(std::vector<std::uint8_t>(mask.data_ptr<std::uint8_t>(),
-                                                       mask.data_ptr<std::uint8_t>() + mask.numel()),
-                             coarse, f, l)) {
+    const auto nz = foreground.nonzero();  // [n, 3]
+    if (nz.size(0) == 0) {
       st.heart_box_note = "the coarse pass found no foreground: whole volume";
     } else {
+      const auto first = std::get<0>(nz.min(0));
+      const auto last = std::get<0>(nz.max(0));
+      Shape3 f{}, l{}, margin{};
       for (int a = 0; a < 3; ++a) {
+        f[a] = first[a].item<int64_t>();
+        l[a] = last[a].item<int64_t>();
         margin[a] = static_cast<int64_t>(std::ceil(impl.options.heart_box_margin_mm / spacing[a]));
       }
       const Box3 box = HeartBoxOnFineGrid(f, l, coarse, size, margin, sw.patch);

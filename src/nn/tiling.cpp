@@ -42,50 +42,6 @@ std::int64_t TileCount(const Shape3& size, const Shape3& tile, double step_fract
   return n;
 }
 
-bool LargestComponentBox(const std::vector<std::uint8_t>& mask, const Shape3& size, Shape3& first,
-                         Shape3& last) {
-  const std::int64_t plane = size[1] * size[2], n = size[0] * plane;
-  if (size[0] < 0 || size[1] < 0 || size[2] < 0 || static_cast<std::int64_t>(mask.size()) != n) {
-    throw std::invalid_argument("largest component: the mask does not match its size");
-  }
-  std::vector<std::int32_t> component(static_cast<std::size_t>(n), -1);
-  std::vector<std::int64_t> queue;
-  std::int64_t best_count = 0;
-  for (std::int64_t seed = 0; seed < n; ++seed) {
-    if (!mask[seed] || component[seed] >= 0) continue;
-    const auto id = static_cast<std::int32_t>(seed);  // any unique label
-    queue.assign(1, seed);
-    component[seed] = id;
-    Shape3 lo{size[0], size[1], size[2]}, hi{-1, -1, -1};
-    for (std::size_t q = 0; q < queue.size(); ++q) {
-      const std::int64_t v = queue[q];
-      const Shape3 c{v / plane, (v / size[2]) % size[1], v % size[2]};
-      for (int a = 0; a < 3; ++a) {
-        lo[a] = std::min(lo[a], c[a]);
-        hi[a] = std::max(hi[a], c[a]);
-      }
-      const std::int64_t stride[3] = {plane, size[2], 1};
-      for (int a = 0; a < 3; ++a) {
-        for (int d : {-1, 1}) {
-          const std::int64_t to = c[a] + d;
-          if (to < 0 || to >= size[a]) continue;
-          const std::int64_t w = v + d * stride[a];
-          if (mask[w] && component[w] < 0) {
-            component[w] = id;
-            queue.push_back(w);
-          }
-        }
-      }
-    }
-    if (static_cast<std::int64_t>(queue.size()) > best_count) {
-      best_count = static_cast<std::int64_t>(queue.size());
-      first = lo;
-      last = hi;
-    }
-  }
-  return best_count > 0;
-}
-
 Box3 HeartBoxOnFineGrid(const Shape3& coarse_first, const Shape3& coarse_last,
                         const Shape3& coarse_size, const Shape3& size, const Shape3& margin,
                         const Shape3& patch) {

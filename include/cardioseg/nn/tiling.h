@@ -36,13 +36,6 @@ struct Box3 {
 // Number of sliding-window tiles for a volume of `size` (padded to the patch where smaller).
 std::int64_t TileCount(const Shape3& size, const Shape3& tile, double step_fraction);
 
-// Inclusive corners `first`..`last` of the bounding box of the largest 6-connected component of
-// `mask` (a [D, H, W] raster of `size`; nonzero = foreground), so that a stray blob far from the
-// heart does not stretch the heart box. Returns false when the mask has no foreground. Throws
-// std::invalid_argument when mask.size() differs from the size's voxel count.
-bool LargestComponentBox(const std::vector<std::uint8_t>& mask, const Shape3& size, Shape3& first,
-                         Shape3& last);
-
 // Heart-box pass: the box on the full-resolution grid of `size` that the sliding window runs in,
 // from the bounding box of the foreground found on a coarse grid of `coarse_size` (inclusive
 // corners `coarse_first`..`coarse_last`, coarse voxel indices). The coarse box is mapped back
