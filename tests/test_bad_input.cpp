@@ -192,6 +192,20 @@ TEST_F(BadInput, AFullDiskFailsTheCaseCleanlyAtEveryOutputFile) {
   EXPECT_TRUE(fs::exists(dir_ / "batch" / "summary.csv"));
 }
 
+// A spacing wrong by x20 would make the model grid 20 x 20 x 20 times larger: refused before the
+// resampling allocates it, with the sizes and the spacing named.
+TEST_F(BadInput, AModelGridBeyondTheMemoryLimitIsRefusedBeforeResampling) {
+  Geometry g;
+  g.size = {24, 24, 8};
+  g.spacing = {30.0, 30.0, 120.0};  // x20 the tiny model's 1.5 x 1.5 x 6 mm
+  imaging::WriteImage(test::Sphere(g, 120.0, 100.0f, 10.0f, 1.0f).GetPointer(), dir_ / "huge_spacing.nii");
+  test::WriteTinyModel(dir_ / "model", 3, {1.5, 1.5, 6.0});
+  // 480 x 480 x 160 voxels x (2 x 3 + 3) floats = 1.3 GiB, over a 1 GiB limit.
+  ExpectFails("run " + Quote(dir_ / "huge_spacing.nii"), 1,
+              {"huge_spacing.nii", "model grid", "input.max_memory_gib", "30 x 30 x 120 mm"},
+              " --model " + Quote(dir_ / "model") + " --set input.max_memory_gib=1");
+}
+
 TEST_F(BadInput, OutputPathThatIsAFileIsRefusedBeforeTheWork) {
   std::ofstream(dir_ / "out") << "a file";
   const auto r = RunCommand(kExe + " run " + Quote(good_) + " -o " + Quote(dir_ / "out") +

@@ -26,6 +26,16 @@
 #include "cardioseg/imaging/dicom.h"
 
 namespace cardioseg::imaging {
+
+double MemoryLimitBytes(const config::InputConfig& input) {
+  double limit = input.max_memory_gib * 1024.0 * 1024.0 * 1024.0;
+  if (limit <= 0) {
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    limit = pages > 0 && page > 0 ? 0.5 * double(pages) * double(page) : 8.0 * (1 << 30);
+  }
+  return limit;
+}
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -43,11 +53,7 @@ void RequireMemory(const fs::path& path, const std::vector<std::size_t>& size,
   constexpr double kBytesPerVoxel = 12 * 4.0;
   double voxels = 1;
   for (std::size_t i = 0; i < std::min<std::size_t>(3, size.size()); ++i) voxels *= double(size[i]);
-  double limit = input.max_memory_gib * 1024.0 * 1024.0 * 1024.0;
-  if (limit <= 0) {
-    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
-    limit = pages > 0 && page > 0 ? 0.5 * double(pages) * double(page) : 8.0 * (1 << 30);
-  }
+  const double limit = MemoryLimitBytes(input);
   if (voxels * kBytesPerVoxel > limit) {
     std::string dims;
     for (std::size_t i = 0; i < size.size(); ++i) dims += (i ? " x " : "") + std::to_string(size[i]);

@@ -169,8 +169,9 @@ json HeartBoxJson(const nn::PredictionStats& stats, const imaging::ImageType* gr
 // interpolation, running argmax), so that no per-class float volume is kept at native resolution.
 class UNetStage : public Stage {
  public:
-  UNetStage(std::shared_ptr<nn::Predictor> predictor, const config::ResampleConfig& resample)
-      : predictor_(std::move(predictor)), resample_(resample) {}
+  UNetStage(std::shared_ptr<nn::Predictor> predictor, const config::ResampleConfig& resample,
+            double memory_limit_bytes)
+      : predictor_(std::move(predictor)), resample_(resample), memory_limit_(memory_limit_bytes) {}
   std::string Name() const override { return "inference.unet"; }
   bool UsesDevice() const override { return true; }
   void Run(CaseState& state, json& details) override {
@@ -180,6 +181,26 @@ class UNetStage : public Stage {
     if (box.size[0] == 0) box.size = state.input_geometry.size;
     auto cropped = imaging::Crop(state.image.GetPointer(), box);
     const Geometry native = imaging::GeometryOf(cropped.GetPointer());
+    // A sanity bound on the model grid before resampling to it: a spacing wrong by x10 asks for
+    // 100-1000x the voxels. Probabilities, logits, weights and the input: (2K + 3) floats a voxel.
+    {
+      double voxels = 1;
+      for (int a = 0; a < 3; ++a) {
+        const double target = resample_.target_spacing_mm[a];
+        voxels *= target > 0 ? std::ceil(native.size[a] * native.spacing[a] / target) : double(native.size[a]);
+      }
+      const double bytes = voxels * (2.0 * card.architecture.num_classes + 3.0) * 4.0;
+      if (bytes > memory_limit_) {
+        throw StageError(Name(), fmt::format("the model grid at {} x {} x {} mm would hold {:.0f} voxels "
+                                             "and need about {:.1f} GiB, over the limit of {:.1f} GiB "
+                                             "(input.max_memory_gib); check the input's voxel spacing "
+                                             "({:.3g} x {:.3g} x {:.3g} mm)",
+                                             resample_.target_spacing_mm[0], resample_.target_spacing_mm[1],
+                                             resample_.target_spacing_mm[2], voxels, bytes / (1 << 30),
+                                             memory_limit_ / (1 << 30), native.spacing[0], native.spacing[1],
+                                             native.spacing[2]));
+      }
+    }
     auto image = imaging::ResampleImage(cropped.GetPointer(), resample_);
     const Geometry grid = imaging::GeometryOf(image.GetPointer());
     const double resample_s = Seconds(start);
@@ -229,6 +250,7 @@ class UNetStage : public Stage {
  private:
   std::shared_ptr<nn::Predictor> predictor_;
   config::ResampleConfig resample_;
+  double memory_limit_;
 };
 
 class ComponentsStage : public Stage {
@@ -393,7 +415,7 @@ Pipeline BuildPipeline(const config::Config& config) {
   if (predictor) {
     auto resample = pre.resample;
     resample.enabled = true;
-    p.stages.push_back(std::make_unique<UNetStage>(predictor, resample));
+    p.stages.push_back(std::make_unique<UNetStage>(predictor, resample, imaging::MemoryLimitBytes(config.input)));
     if (config.postprocess.components.enabled) {
       p.stages.push_back(std::make_unique<ComponentsStage>(config.postprocess.components));
     }

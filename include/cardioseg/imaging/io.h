@@ -37,6 +37,9 @@ struct LoadedVolume {
 // DICOM series, a phase out of range.
 LoadedVolume ReadVolume(const std::filesystem::path& path, const config::InputConfig& input);
 
+// The memory a case may take, bytes: input.max_memory_gib, or half the physical memory when 0.
+double MemoryLimitBytes(const config::InputConfig& input);
+
 // Reads a label map (NIfTI/NRRD/MHA), with the same NIfTI fallback. Voxels are cast to uint8.
 // Throws InputError as ReadVolume, and when a value is outside [0, 255] or not an integer.
 LabelMapType::Pointer ReadLabelMap(const std::filesystem::path& path);
