@@ -106,7 +106,7 @@ TEST(Cli, UsageErrorsExitWith2) {
   EXPECT_EQ(RunCommand(kExe + " --version").exit_code, 0);
   // Out-of-range numbers are refused before any work, naming the option.
   test::TempDir dir;
-  for (const std::string& bad : {" run x.nii -o out --phase -5", " run x.nii -o out --threads -5",
+  for (const std::string bad : {" run x.nii -o out --phase -5", " run x.nii -o out --threads -5",
                                  " batch in -o out --threads -1", " batch in -o out --shard 1/3/5",
                                  " batch in -o out --shard 4/3", " batch in -o out --shard 1/3x"}) {
     const auto r = RunCommand("cd " + Quote(dir.path()) + " && " + kExe + bad);
@@ -275,13 +275,73 @@ TEST(CliAllPhases, SegmentsEveryPhaseAndWritesTheVolumeCurve) {
   EXPECT_FALSE(fs::exists(out3.path() / "x"));
 }
 
-nlohmann::json N4Details(const fs::path& report_file) {
+nlohmann::json StageDetails(const fs::path& report_file, const std::string& stage) {
   const auto report = nlohmann::json::parse(std::ifstream(report_file));
   for (const auto& s : report["stages"]) {
-    if (s["name"] == "preprocess.n4") return s["details"];
+    if (s["name"] == stage) return s["details"];
   }
   return nullptr;
 }
+
+// Phase 0 finds the heart box with the coarse pass, the next phases take it; the pointwise "sign"
+// network gives the same label maps with and without the reuse.
+TEST(CliAllPhases, LaterPhasesTakeTheFirstPhasesHeartBox) {
+  test::TempDir dir, out, model;
+  test::WriteSignModel(model.path(), {2, 16, 16}, {2.0, 2.0, 10.0});
+  using Image4 = itk::Image<float, 4>;
+  auto image = Image4::New();
+  image->SetRegions(Image4::RegionType(Image4::SizeType{{64, 64, 6, 3}}));
+  Image4::SpacingType spacing;
+  spacing[0] = spacing[1] = 2.0;
+  spacing[2] = 10.0;
+  spacing[3] = 40.0;
+  image->SetSpacing(spacing);
+  image->Allocate();
+  Geometry g;
+  g.size = {64, 64, 6};
+  g.spacing = {2.0, 2.0, 10.0};
+  for (unsigned t = 0; t < 3; ++t) {
+    const auto phase = test::Sphere(g, 16.0 - 2.0 * t, 200.0f, 20.0f);
+    std::copy(phase->GetBufferPointer(), phase->GetBufferPointer() + g.NumberOfVoxels(),
+              image->GetBufferPointer() + t * g.NumberOfVoxels());
+  }
+  auto writer = itk::ImageFileWriter<Image4>::New();
+  writer->SetInput(image);
+  writer->SetFileName((dir / "cine.nii.gz").string());
+  writer->Update();
+  const std::string base = kExe + " run " + Quote(dir / "cine.nii.gz") + " --all-phases --model " +
+                           Quote(model.path()) + " --set preprocess.n4.enabled=false" +
+                           " --set mesh.surface.enabled=false --set inference.unet.heart_box_margin_mm=4";
+  auto r = RunCommand(base + " -o " + Quote(out / "reused"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = RunCommand(base + " -o " + Quote(out / "own") + " --set inference.unet.heart_box_reuse_across_phases=false");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (int t = 0; t < 3; ++t) {
+    const std::string phase = "phase_0" + std::to_string(t);
+    const auto reused = StageDetails(out / "reused" / phase / "report.json", "inference.unet")["heart_box"];
+    const auto own = StageDetails(out / "own" / phase / "report.json", "inference.unet")["heart_box"];
+    ASSERT_TRUE(reused["used"].get<bool>()) << phase << reused.dump();
+    EXPECT_TRUE(own["used"].get<bool>()) << phase << own.dump();
+    EXPECT_GT(own["coarse_tiles"].get<int>(), 0) << phase;
+    EXPECT_FALSE(own.contains("reused_from_phase")) << phase;
+    if (t == 0) {
+      EXPECT_GT(reused["coarse_tiles"].get<int>(), 0);
+      EXPECT_FALSE(reused.contains("reused_from_phase"));
+    } else {
+      EXPECT_EQ(reused["coarse_tiles"].get<int>(), 0) << phase;
+      EXPECT_EQ(reused.value("reused_from_phase", -1), 0) << phase;
+      EXPECT_EQ(reused["model_grid_start_dhw"], StageDetails(out / "reused/phase_00/report.json",
+                                                             "inference.unet")["heart_box"]["model_grid_start_dhw"]);
+    }
+    const auto a = imaging::ReadLabelMap(out / "reused" / phase / "seg.nii.gz");
+    const auto b = imaging::ReadLabelMap(out / "own" / phase / "seg.nii.gz");
+    const auto n = a->GetLargestPossibleRegion().GetNumberOfPixels();
+    EXPECT_TRUE(std::equal(a->GetBufferPointer(), a->GetBufferPointer() + n, b->GetBufferPointer())) << phase;
+    EXPECT_GT(std::count(a->GetBufferPointer(), a->GetBufferPointer() + n, 1), 100) << phase;
+  }
+}
+
+nlohmann::json N4Details(const fs::path& report_file) { return StageDetails(report_file, "preprocess.n4"); }
 
 TEST(CliAllPhases, OneBiasFieldServesEveryPhaseAndAFailedPhaseLeavesNothing) {
   test::TempDir dir, out;

@@ -155,29 +155,24 @@ TEST(Tiling, HeartBoxCoversTheCoarseFootprintPlusMarginAndAtLeastAPatch) {
   EXPECT_EQ(TileCount({5, 100, 100}, {10, 144, 144}, 0.5), 1);
 }
 
-// A TorchScript network whose logits are [-x, x]: foreground exactly where the input is > 0, at any
-// scale and tiling, so the heart-box pass can be checked against the whole-volume prediction.
-void WriteSignModel(const fs::path& dir, const Shape3& patch) {
-  fs::create_directories(dir);
-  torch::jit::Module module("Sign");
-  module.define(R"(
-    def forward(self, x):
-        return torch.cat([-x, x], 1)
-  )");
-  module.save((dir / "model.pt").string());
-  nlohmann::json card = {
-      {"name", "sign"}, {"format", "torchscript"}, {"weights", "model.pt"},
-      {"architecture", {{"type", "unet"}, {"in_channels", 1}, {"num_classes", 2}, {"levels", nlohmann::json::array()}}},
-      {"labels", {{{"value", 0}, {"name", "background"}}, {{"value", 1}, {"name", "heart"}}}},
-      {"patch_size_dhw", {4, 16, 16}},
-      {"spacing_mm", {1.0, 1.0, 1.0}}};
-  card["patch_size_dhw"] = patch;
-  std::ofstream(dir / "model.json") << card.dump(2);
+TEST(Tiling, AStretchedTileCoversAnAxisThePatchMissesByLittle) {
+  const Shape3 patch{10, 144, 144}, multiple{2, 16, 16};
+  // 12 slices: one tile of 12 (divisible by 2) instead of two of 10; 150 in-plane: 160 <= 1.5 x 144.
+  EXPECT_EQ(StretchedTile({12, 150, 100}, patch, multiple, 1.5), (Shape3{12, 160, 144}));
+  // 11 slices round up to 12; 230 would need 240 > 216: the patch, tiled with overlap.
+  EXPECT_EQ(StretchedTile({11, 230, 144}, patch, multiple, 1.5), (Shape3{12, 144, 144}));
+  // Smaller than the patch: the patch (the volume is padded); stretch 1: always the patch.
+  EXPECT_EQ(StretchedTile({6, 90, 100}, patch, multiple, 1.5), patch);
+  EXPECT_EQ(StretchedTile({12, 150, 150}, patch, multiple, 1.0), patch);
+  EXPECT_EQ(TileCount({12, 150, 100}, StretchedTile({12, 150, 100}, patch, multiple, 1.5), 0.5), 1);
+  EXPECT_EQ(TileCount({12, 150, 100}, patch, 0.5), 4);
+  EXPECT_THROW(StretchedTile({12, 150, 100}, patch, multiple, 0.9), std::invalid_argument);
+  EXPECT_THROW(StretchedTile({12, 150, 100}, patch, {0, 16, 16}, 1.5), std::invalid_argument);
 }
 
 TEST(Predictor, HeartBoxPassRunsTheWindowOnlyAroundTheForeground) {
   test::TempDir dir;
-  WriteSignModel(dir.path(), {4, 16, 16});
+  test::WriteSignModel(dir.path(), {4, 16, 16}, {1.0, 1.0, 1.0});
   const Shape3 size{6, 64, 80};
   std::vector<float> volume(size[0] * size[1] * size[2], -1.0f);
   auto at = [&](int64_t z, int64_t y, int64_t x) -> float& { return volume[(z * size[1] + y) * size[2] + x]; };
@@ -229,6 +224,119 @@ TEST(Predictor, HeartBoxPassRunsTheWindowOnlyAroundTheForeground) {
   EXPECT_FALSE(empty.heart_box);
   EXPECT_NE(empty.heart_box_note.find("no foreground"), std::string::npos);
   EXPECT_EQ(empty.tiles, empty.coarse_tiles + empty.tiles_without_box);
+}
+
+TEST(Predictor, AnotherPhaseTakesTheHeartBoxAndFindsItsOwnWhenTheForegroundReachesItsFace) {
+  test::TempDir dir;
+  test::WriteSignModel(dir.path(), {4, 16, 16}, {1.0, 1.0, 1.0});
+  const Shape3 size{6, 64, 80};
+  const std::size_t n = static_cast<std::size_t>(size[0] * size[1] * size[2]);
+  auto volume_with = [&](int64_t y0, int64_t x0) {
+    std::vector<float> v(n, -1.0f);
+    for (int64_t z = 2; z < 4; ++z)
+      for (int64_t y = y0; y < y0 + 10; ++y)
+        for (int64_t x = x0; x < x0 + 12; ++x) v[(z * size[1] + y) * size[2] + x] = 1.0f;
+    return v;
+  };
+  PredictorOptions options;
+  options.device = "cpu";
+  options.precision = "fp32";
+  options.heart_box_margin_mm = 3;
+  const auto predictor = Predictor::Load(dir.path(), options);
+  PredictionStats first;
+  predictor->PredictProbabilities(volume_with(20, 50), size, &first);
+  ASSERT_TRUE(first.heart_box) << first.heart_box_note;
+  ASSERT_GT(first.coarse_tiles, 0);
+
+  // The heart moved by 2 voxels: the box is taken, no coarse pass, the same probabilities.
+  const auto moved = volume_with(22, 49);
+  PredictionStats second;
+  const auto p = predictor->PredictProbabilities(moved, size, &second, &first);
+  EXPECT_TRUE(second.heart_box_reused);
+  EXPECT_EQ(second.coarse_tiles, 0);
+  EXPECT_EQ(second.box.start, first.box.start);
+  EXPECT_EQ(second.box.size, first.box.size);
+  EXPECT_EQ(second.tiles, TileCount(first.box.size, {4, 16, 16}, 0.5));
+  for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(p[n + i] > 0.5f, moved[i] > 0) << i;
+
+  // Moved across the taken box's faces, or out of it: the phase finds its own box.
+  for (const auto& [y0, x0] : {std::pair<int64_t, int64_t>{30, 60}, {45, 5}}) {
+    const auto far = volume_with(y0, x0);
+    PredictionStats third;
+    const auto q = predictor->PredictProbabilities(far, size, &third, &first);
+    EXPECT_FALSE(third.heart_box_reused);
+    EXPECT_GT(third.coarse_tiles, 0);
+    EXPECT_NE(third.heart_box_note.find("found anew"), std::string::npos) << third.heart_box_note;
+    for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(q[n + i] > 0.5f, far[i] > 0) << y0 << " " << i;
+  }
+
+  // Another grid: ignored.
+  const Shape3 other{6, 64, 72};
+  std::vector<float> small(static_cast<std::size_t>(other[0] * other[1] * other[2]), -1.0f);
+  small[1000] = 1.0f;
+  PredictionStats fourth;
+  predictor->PredictProbabilities(small, other, &fourth, &first);
+  EXPECT_FALSE(fourth.heart_box_reused);
+}
+
+TEST(Predictor, StretchedTilesCoverTheVolumeInFewerTilesAndCountTheirFlops) {
+  test::TempDir dir;
+  test::WriteTinyModel(dir.path(), 3, {1.0, 1.0, 1.0});  // patch [4, 16, 16], strides 1 and (1, 2, 2)
+  PredictorOptions options;
+  options.device = "cpu";
+  options.precision = "fp32";
+  options.heart_box = false;
+  const Shape3 size{5, 20, 23};
+  torch::manual_seed(4);
+  const auto x = torch::randn({1, size[0], size[1], size[2]});
+  const std::vector<float> volume(x.data_ptr<float>(), x.data_ptr<float>() + x.numel());
+  PredictionStats plain, stretched;
+  const auto p = Predictor::Load(dir.path(), options)->PredictProbabilities(volume, size, &plain);
+  options.max_tile_stretch = 1.5;
+  const auto net = Predictor::Load(dir.path(), options);
+  const auto q = net->PredictProbabilities(volume, size, &stretched);
+  EXPECT_EQ(plain.tiles, 8);  // 2 x 2 x 2 overlapping [4, 16, 16] tiles
+  EXPECT_EQ(stretched.tiles, 1);
+  EXPECT_EQ(stretched.tile, (Shape3{5, 20, 24}));  // W rounded up to the stride product 2
+  EXPECT_DOUBLE_EQ(stretched.gflop, ForwardFlops(net->card().architecture, {5, 20, 24}) / 1e9);
+  ASSERT_EQ(q.size(), p.size());
+  // The one tile is one forward pass of the network on the volume zero-padded to W = 24.
+  UNet unet(net->card().architecture);
+  torch::load(unet, (dir.path() / "weights.pt").string());
+  unet->eval();
+  torch::Tensor want;
+  {
+    torch::NoGradGuard no_grad;
+    namespace F = torch::nn::functional;
+    const auto padded = F::pad(x.unsqueeze(0), F::PadFuncOptions({0, 1, 0, 0, 0, 0}));
+    want = torch::softmax(unet->forward(padded)[0], 1)[0]
+               .index({torch::indexing::Slice(), torch::indexing::Slice(), torch::indexing::Slice(),
+                       torch::indexing::Slice(0, size[2])})
+               .contiguous();
+  }
+  ASSERT_EQ(static_cast<std::size_t>(want.numel()), q.size());
+  double worst = 0;
+  for (std::size_t i = 0; i < q.size(); ++i) worst = std::max(worst, std::abs(double(q[i]) - want.data_ptr<float>()[i]));
+  EXPECT_LT(worst, 1e-5);
+
+  // The model card can carry the stretch its held-out cases were checked with; the run's option
+  // (1 here) overrides it, values outside [1, 2] are refused.
+  auto card = nlohmann::json::parse(std::ifstream(dir.path() / "model.json"));
+  card["inference"] = {{"max_tile_stretch", 1.5}};
+  std::ofstream(dir.path() / "model.json") << card.dump();
+  options.max_tile_stretch = 0;
+  PredictionStats from_card, overridden;
+  Predictor::Load(dir.path(), options)->PredictProbabilities(volume, size, &from_card);
+  EXPECT_EQ(from_card.tiles, 1);
+  options.max_tile_stretch = 1;
+  Predictor::Load(dir.path(), options)->PredictProbabilities(volume, size, &overridden);
+  EXPECT_EQ(overridden.tiles, 8);
+  options.max_tile_stretch = 0.5;
+  EXPECT_THROW(Predictor::Load(dir.path(), options), ConfigError);
+  card["inference"]["max_tile_stretch"] = 3;
+  std::ofstream(dir.path() / "model.json") << card.dump();
+  options.max_tile_stretch = 0;
+  EXPECT_THROW(Predictor::Load(dir.path(), options), InputError);
 }
 
 TEST(SlidingWindow, StitchingEqualsOneFullForwardForAPointwiseNetwork) {

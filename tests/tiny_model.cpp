@@ -2,6 +2,8 @@
 
 #include <fstream>
 
+#include <torch/script.h>
+
 #include "cardioseg/nn/network.h"
 
 namespace cardioseg::test {
@@ -25,6 +27,24 @@ void WriteTinyModel(const std::filesystem::path& dir, int num_classes,
   nn::UNet net(card.architecture);
   torch::save(net, (dir / "weights.pt").string());
   std::ofstream(dir / "model.json") << nn::ToJson(card).dump(2);
+}
+
+void WriteSignModel(const std::filesystem::path& dir, const std::array<std::int64_t, 3>& patch,
+                    const std::array<double, 3>& spacing_mm) {
+  std::filesystem::create_directories(dir);
+  torch::jit::Module module("Sign");
+  module.define(R"(
+    def forward(self, x):
+        return torch.cat([-x, x], 1)
+  )");
+  module.save((dir / "model.pt").string());
+  const nlohmann::json card = {
+      {"name", "sign"}, {"format", "torchscript"}, {"weights", "model.pt"},
+      {"architecture", {{"type", "unet"}, {"in_channels", 1}, {"num_classes", 2}, {"levels", nlohmann::json::array()}}},
+      {"labels", {{{"value", 0}, {"name", "background"}}, {{"value", 1}, {"name", "heart"}}}},
+      {"patch_size_dhw", patch},
+      {"spacing_mm", spacing_mm}};
+  std::ofstream(dir / "model.json") << card.dump(2);
 }
 
 }  // namespace cardioseg::test

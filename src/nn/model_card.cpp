@@ -65,6 +65,7 @@ json ToJson(const ModelCard& c) {
           {"preprocessing", c.preprocessing},
           {"provenance", c.provenance}};
   // Only the types that use them carry blocks per level (U-Net cards stay as they were).
+  if (c.max_tile_stretch != 1.0) out["inference"] = {{"max_tile_stretch", c.max_tile_stretch}};
   const auto blocks = BlocksPerLevel(c.architecture);
   if (!blocks.empty()) out["architecture"]["blocks_per_level"] = blocks;
   return out;
@@ -149,6 +150,16 @@ ModelCard ModelCardFromJson(const json& j) {
     c.spacing_mm = j.at("spacing_mm").get<std::array<double, 3>>();
     c.preprocessing = j.value("preprocessing", json::object());
     c.provenance = j.value("provenance", json::object());
+    if (j.contains("inference")) {
+      const json& inference = j.at("inference");
+      if (!inference.is_object()) throw std::invalid_argument("inference: expected an object");
+      if (inference.contains("max_tile_stretch")) {
+        if (!inference["max_tile_stretch"].is_number()) {
+          throw std::invalid_argument("inference.max_tile_stretch: expected a number");
+        }
+        c.max_tile_stretch = inference["max_tile_stretch"].get<double>();
+      }
+    }
   } catch (const json::exception& e) {
     throw std::invalid_argument(e.what());
   }
@@ -164,6 +175,7 @@ ModelCard ModelCardFromJson(const json& j) {
   require(arch.max_channels >= arch.base_channels && arch.max_channels <= 4096,
           "architecture.max_channels must be in [base_channels, 4096]");
   require(arch.levels.size() <= 8, "architecture.levels: at most 8 levels");
+  require(c.max_tile_stretch >= 1 && c.max_tile_stretch <= 2, "inference.max_tile_stretch must be in [1, 2]");
   for (std::size_t i = 0; i < arch.levels.size(); ++i) {
     for (int a = 0; a < 3; ++a) {
       const auto k = arch.levels[i].kernel[a], st = arch.levels[i].stride[a];

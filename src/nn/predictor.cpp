@@ -71,6 +71,10 @@ std::unique_ptr<Predictor> Predictor::Load(const std::filesystem::path& model_di
       throw ConfigError(std::string("inference.unet.precision: ") + e.what());
     }
   }
+  if (options.max_tile_stretch != 0 && !(options.max_tile_stretch >= 1 && options.max_tile_stretch <= 2)) {
+    throw ConfigError("inference.unet.max_tile_stretch: 0 (the model card's) or 1 to 2, not " +
+                      std::to_string(options.max_tile_stretch));
+  }
   torch::set_num_threads(config::ThreadCount(options.threads));
   const auto weights = model_dir / impl.card.weights;
   if (!std::filesystem::exists(weights)) {
@@ -115,7 +119,8 @@ std::unique_ptr<Predictor> Predictor::Load(const std::filesystem::path& model_di
 
 std::vector<float> Predictor::PredictProbabilities(const std::vector<float>& volume,
                                                    const Shape3& size,
-                                                   PredictionStats* stats) const {
+                                                   PredictionStats* stats,
+                                                   const PredictionStats* box_from) const {
   auto& impl = *impl_;  // forward() is not const in LibTorch
   const int channels = impl.card.architecture.in_channels;
   if (volume.size() != static_cast<std::size_t>(channels * size[0] * size[1] * size[2])) {
@@ -137,6 +142,17 @@ std::vector<float> Predictor::PredictProbabilities(const std::vector<float>& vol
       sw.mirror_axes.insert(sw.mirror_axes.begin(), 0);
     }
   }
+  const int mirrorings = 1 << sw.mirror_axes.size();
+  // Stretched tiles need the network's stride product per axis: known for our own networks only.
+  Shape3 multiple{1, 1, 1};
+  double stretch = 1.0;
+  if (!impl.script && !impl.card.architecture.levels.empty()) {
+    stretch = impl.options.max_tile_stretch > 0 ? impl.options.max_tile_stretch : impl.card.max_tile_stretch;
+    for (const auto& level : impl.card.architecture.levels) {
+      for (int a = 0; a < 3; ++a) multiple[a] *= level.stride[a];
+    }
+  }
+  auto tile_for = [&](const Shape3& s) { return StretchedTile(s, sw.patch, multiple, stretch); };
   auto forward = [&](const torch::Tensor& batch) -> torch::Tensor {
     if (impl.script) {
       auto out = impl.script->forward({batch});
@@ -148,23 +164,32 @@ std::vector<float> Predictor::PredictProbabilities(const std::vector<float>& vol
     return impl.unet->forward(batch)[0];
   };
   int tiles = 0;
+  double gflop = 0;
+  Shape3 last_tile = sw.patch;
   auto run_window = [&](const torch::Tensor& input) {
+    SlidingWindowOptions local = sw;
+    local.patch = tile_for({input.size(1), input.size(2), input.size(3)});
+    last_tile = local.patch;
     int done = 0;
-    auto logits = SlidingWindowLogits(input, forward, sw, impl.device, [&](int d, int) { done = d; });
+    auto logits = SlidingWindowLogits(input, forward, local, impl.device, [&](int d, int) { done = d; });
     tiles += done;
+    if (!impl.script) gflop += ForwardFlops(impl.card.architecture, local.patch) * done * mirrorings / 1e9;
     return logits;
   };
 
   PredictionStats local;
   PredictionStats& st = stats ? *stats : local;
-  st.tiles_without_box = static_cast<int>(TileCount(size, sw.patch, sw.step_fraction));
+  st = PredictionStats{};
+  st.size = size;
+  st.tiles_without_box = static_cast<int>(TileCount(size, tile_for(size), sw.step_fraction));
   st.box = Box3{{0, 0, 0}, size};
-  st.heart_box = false;
-  st.heart_box_note.clear();
   // Spacing in tensor order [D, H, W] = card (k, j, i).
   const std::array<double, 3> spacing{impl.card.spacing_mm[2], impl.card.spacing_mm[1],
                                       impl.card.spacing_mm[0]};
-  if (impl.options.heart_box && st.tiles_without_box > 2 && impl.options.heart_box_downsample > 1) {
+  // The coarse pass: sets st.box / st.heart_box (or the note saying why the whole volume is used).
+  auto find_box = [&]() {
+    st.heart_box = false;
+    st.box = Box3{{0, 0, 0}, size};
     const double finest = std::min({spacing[0], spacing[1], spacing[2]});
     Shape3 coarse = size;
     for (int a = 0; a < 3; ++a) {
@@ -178,54 +203,91 @@ std::vector<float> Predictor::PredictProbabilities(const std::vector<float>& vol
                                                              .mode(torch::kTrilinear)
                                                              .align_corners(false))
                               .squeeze(0);
+    const int before = tiles;
     const auto foreground = run_window(x_coarse).argmax(0) > 0;  // [d, h, w]
     st.coarse_size = coarse;
-    st.coarse_tiles = tiles;
+    st.coarse_tiles += tiles - before;
     const auto nz = foreground.nonzero();  // [n, 3]
     if (nz.size(0) == 0) {
       st.heart_box_note = "the coarse pass found no foreground: whole volume";
-    } else {
-      const auto first = std::get<0>(nz.min(0));
-      const auto last = std::get<0>(nz.max(0));
-      Shape3 f{}, l{}, margin{};
-      for (int a = 0; a < 3; ++a) {
-        f[a] = first[a].item<int64_t>();
-        l[a] = last[a].item<int64_t>();
-        margin[a] = static_cast<int64_t>(std::ceil(impl.options.heart_box_margin_mm / spacing[a]));
-      }
-      const Box3 box = HeartBoxOnFineGrid(f, l, coarse, size, margin, sw.patch);
-      if (TileCount(box.size, sw.patch, sw.step_fraction) >= st.tiles_without_box) {
-        st.heart_box_note = "the box takes as many tiles as the whole volume";
-      } else {
-        st.box = box;
-        st.heart_box = true;
-      }
+      return;
     }
+    const auto first = std::get<0>(nz.min(0));
+    const auto last = std::get<0>(nz.max(0));
+    Shape3 f{}, l{}, margin{};
+    for (int a = 0; a < 3; ++a) {
+      f[a] = first[a].item<int64_t>();
+      l[a] = last[a].item<int64_t>();
+      margin[a] = static_cast<int64_t>(std::ceil(impl.options.heart_box_margin_mm / spacing[a]));
+    }
+    const Box3 box = HeartBoxOnFineGrid(f, l, coarse, size, margin, sw.patch);
+    if (TileCount(box.size, tile_for(box.size), sw.step_fraction) >= st.tiles_without_box) {
+      st.heart_box_note = "the box takes as many tiles as the whole volume";
+    } else {
+      st.box = box;
+      st.heart_box = true;
+    }
+  };
+  using torch::indexing::Slice;
+  auto region_of = [](const Box3& b) {
+    return std::vector<torch::indexing::TensorIndex>{
+        Slice(), Slice(b.start[0], b.start[0] + b.size[0]), Slice(b.start[1], b.start[1] + b.size[1]),
+        Slice(b.start[2], b.start[2] + b.size[2])};
+  };
+  // Whether the box's foreground touches a face of the box that is not on the volume's border,
+  // or the box holds no foreground at all (the heart is elsewhere).
+  auto reaches_inner_face = [&](const torch::Tensor& inside_probabilities, const Box3& b) {
+    const auto fg = inside_probabilities.argmax(0) > 0;  // [d, h, w] of the box
+    if (!fg.any().item<bool>()) return true;
+    for (int a = 0; a < 3; ++a) {
+      if (b.start[a] > 0 && fg.select(a, 0).any().item<bool>()) return true;
+      if (b.start[a] + b.size[a] < size[a] && fg.select(a, b.size[a] - 1).any().item<bool>()) return true;
+    }
+    return false;
+  };
+
+  const bool box_pass = impl.options.heart_box && st.tiles_without_box > 2 && impl.options.heart_box_downsample > 1;
+  if (box_pass && box_from && box_from->size == size) {
+    st.heart_box = box_from->heart_box;
+    st.box = box_from->box;
+    st.heart_box_note = box_from->heart_box_note;
+    st.coarse_size = box_from->coarse_size;
+    st.heart_box_reused = true;
+  } else if (box_pass) {
+    find_box();
   }
 
   torch::Tensor probabilities;
+  auto predict_in_box = [&]() {
+    const auto region = region_of(st.box);
+    const auto inside = torch::softmax(run_window(x.index(region).contiguous()), 0);
+    return inside;
+  };
+  torch::Tensor inside;
+  if (st.heart_box) {
+    inside = predict_in_box();
+    if (st.heart_box_reused && reaches_inner_face(inside, st.box)) {
+      st.heart_box_reused = false;
+      find_box();
+      st.heart_box_note = "the reused box cut the foreground or held none: found anew" +
+                          (st.heart_box_note.empty() ? std::string() : "; " + st.heart_box_note);
+      if (st.heart_box) inside = predict_in_box();
+    }
+  }
   if (!st.heart_box) {
     probabilities = torch::softmax(run_window(x), 0).contiguous();
   } else {
-    using torch::indexing::Slice;
-    const auto& b = st.box;
-    const auto region = std::vector<torch::indexing::TensorIndex>{
-        Slice(), Slice(b.start[0], b.start[0] + b.size[0]), Slice(b.start[1], b.start[1] + b.size[1]),
-        Slice(b.start[2], b.start[2] + b.size[2])};
-    const auto inside = torch::softmax(run_window(x.index(region).contiguous()), 0);
     probabilities = torch::zeros({inside.size(0), size[0], size[1], size[2]}, torch::kFloat);
     probabilities[0].fill_(1.0f);
-    probabilities.index_put_(region, inside);
+    probabilities.index_put_(region_of(st.box), inside);
   }
   st.tiles = tiles;
+  st.tile = last_tile;
   st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   st.device = impl.device.str();
   st.precision = PrecisionName(impl.precision);
-  const int mirrorings = 1 << sw.mirror_axes.size();
   st.forward_passes = tiles * mirrorings;
-  if (!impl.script) {
-    st.gflop = ForwardFlops(impl.card.architecture, impl.card.patch_size) * st.forward_passes / 1e9;
-  }
+  st.gflop = gflop;
   const float* p = probabilities.data_ptr<float>();
   return std::vector<float>(p, p + probabilities.numel());
 }

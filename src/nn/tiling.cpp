@@ -42,6 +42,20 @@ std::int64_t TileCount(const Shape3& size, const Shape3& tile, double step_fract
   return n;
 }
 
+Shape3 StretchedTile(const Shape3& size, const Shape3& patch, const Shape3& multiple, double max_stretch) {
+  if (!(max_stretch >= 1)) throw std::invalid_argument("tile stretch must be >= 1");
+  Shape3 tile = patch;
+  for (int a = 0; a < 3; ++a) {
+    if (size[a] <= 0 || patch[a] <= 0 || multiple[a] <= 0) {
+      throw std::invalid_argument("tile stretch: sizes and multiples must be positive");
+    }
+    if (size[a] <= patch[a]) continue;
+    const std::int64_t covering = (size[a] + multiple[a] - 1) / multiple[a] * multiple[a];
+    if (covering <= max_stretch * static_cast<double>(patch[a])) tile[a] = covering;
+  }
+  return tile;
+}
+
 Box3 HeartBoxOnFineGrid(const Shape3& coarse_first, const Shape3& coarse_last,
                         const Shape3& coarse_size, const Shape3& size, const Shape3& margin,
                         const Shape3& patch) {

@@ -125,10 +125,11 @@ class ResampleStage : public Stage {
 // in voxel indices (i, j, k) of the input (the footprint of the model-grid box, voxel edges
 // included, clipped to the input).
 json HeartBoxJson(const nn::PredictionStats& stats, const imaging::ImageType* grid,
-                  const imaging::ImageType* input) {
+                  const imaging::ImageType* input, int reused_from_phase) {
   json out = {{"used", stats.heart_box},
               {"tiles_without_box", stats.tiles_without_box},
               {"coarse_tiles", stats.coarse_tiles}};
+  if (reused_from_phase >= 0) out["reused_from_phase"] = reused_from_phase;
   if (!stats.heart_box_note.empty()) out["note"] = stats.heart_box_note;
   if (stats.coarse_tiles > 0) out["coarse_grid_dhw"] = stats.coarse_size;
   if (!stats.heart_box) return out;
@@ -170,8 +171,9 @@ json HeartBoxJson(const nn::PredictionStats& stats, const imaging::ImageType* gr
 class UNetStage : public Stage {
  public:
   UNetStage(std::shared_ptr<nn::Predictor> predictor, const config::ResampleConfig& resample,
-            double memory_limit_bytes)
-      : predictor_(std::move(predictor)), resample_(resample), memory_limit_(memory_limit_bytes) {}
+            double memory_limit_bytes, std::shared_ptr<SharedHeartBox> shared)
+      : predictor_(std::move(predictor)), resample_(resample), memory_limit_(memory_limit_bytes),
+        shared_(std::move(shared)) {}
   std::string Name() const override { return "inference.unet"; }
   bool UsesDevice() const override { return true; }
   void Run(CaseState& state, json& details) override {
@@ -209,7 +211,15 @@ class UNetStage : public Stage {
     std::vector<float> volume(image->GetBufferPointer(),
                               image->GetBufferPointer() + grid.NumberOfVoxels());
     nn::PredictionStats stats;
-    const auto probabilities = predictor_->PredictProbabilities(volume, size, &stats);
+    const bool share = shared_ && shared_->active;
+    const bool reuse = share && shared_->known;
+    const auto probabilities =
+        predictor_->PredictProbabilities(volume, size, &stats, reuse ? &shared_->stats : nullptr);
+    if (share && !stats.heart_box_reused && stats.coarse_tiles > 0) {
+      shared_->stats = stats;  // the first phase, or one that found its own box
+      shared_->known = true;
+      shared_->found_on_phase = state.phase;
+    }
 
     start = Clock::now();
     auto best = imaging::MakeImage<imaging::ImageType>(native, -1.0f);
@@ -232,7 +242,9 @@ class UNetStage : public Stage {
     }
     state.labels = imaging::Uncrop(labels.GetPointer(), box, state.input_geometry);
     details = {{"device", stats.device},
-               {"heart_box", HeartBoxJson(stats, image.GetPointer(), state.image.GetPointer())},
+               {"heart_box", HeartBoxJson(stats, image.GetPointer(), state.image.GetPointer(),
+                                          stats.heart_box_reused ? shared_->found_on_phase : -1)},
+               {"tile_dhw", stats.tile},
                {"crop_start", box.start},
                {"crop_size", box.size},
                {"model_grid", ToJson(grid)},
@@ -251,6 +263,7 @@ class UNetStage : public Stage {
   std::shared_ptr<nn::Predictor> predictor_;
   config::ResampleConfig resample_;
   double memory_limit_;
+  std::shared_ptr<SharedHeartBox> shared_;
 };
 
 class ComponentsStage : public Stage {
@@ -369,6 +382,7 @@ Pipeline BuildPipeline(const config::Config& config) {
     options.heart_box = unet.heart_box;
     options.heart_box_downsample = unet.heart_box_downsample;
     options.heart_box_margin_mm = unet.heart_box_margin_mm;
+    options.max_tile_stretch = unet.max_tile_stretch;
     predictor = nn::Predictor::Load(dir, options);
     const auto& card = predictor->card();
     // The network expects the preprocessing it was trained with.
@@ -415,7 +429,8 @@ Pipeline BuildPipeline(const config::Config& config) {
   if (predictor) {
     auto resample = pre.resample;
     resample.enabled = true;
-    p.stages.push_back(std::make_unique<UNetStage>(predictor, resample, imaging::MemoryLimitBytes(config.input)));
+    p.stages.push_back(std::make_unique<UNetStage>(predictor, resample, imaging::MemoryLimitBytes(config.input),
+                                                   p.shared_heart_box));
     if (config.postprocess.components.enabled) {
       p.stages.push_back(std::make_unique<ComponentsStage>(config.postprocess.components));
     }
@@ -648,6 +663,12 @@ json RunAllPhases(const fs::path& input, const fs::path& final_dir, Pipeline& pi
     ~SharedFieldScope() { shared = SharedBiasField{}; }
     SharedBiasField& shared;
   } shared_field(*pipeline.shared_bias_field);
+  // One heart box for the series (inference.unet.heart_box_reuse_across_phases): found on phase 0.
+  struct SharedBoxScope {
+    SharedBoxScope(SharedHeartBox& s, bool on) : shared(s) { shared = SharedHeartBox{}; shared.active = on; }
+    ~SharedBoxScope() { shared = SharedHeartBox{}; }
+    SharedHeartBox& shared;
+  } shared_box(*pipeline.shared_heart_box, pipeline.effective.inference.unet.heart_box_reuse_across_phases);
   try {
     for (int k = 0; k < phases; ++k) {
       pipeline.effective.input.phase = k;

@@ -197,6 +197,17 @@ struct UNetInferenceConfig {
   double heart_box_downsample = 2.0;
   // Margin around the coarse foreground, mm, range [0, 500]. Default 25.
   double heart_box_margin_mm = 25.0;
+  // In `run --all-phases`, the phases after the first take the first phase's heart box (one heart,
+  // one grid) instead of a coarse pass each; a phase whose foreground reaches an inner face of the
+  // reused box finds its own. Default true.
+  bool heart_box_reuse_across_phases = true;
+  // Longest tile along an axis, as a multiple of the training patch: 0 (the model card's
+  // inference.max_tile_stretch, 1 when it has none) or [1, 2]. A volume (or heart box) longer
+  // than the patch by at most this factor takes one tile along that axis, its length rounded up to
+  // the network's stride product, instead of two or more overlapping ones (nn::StretchedTile).
+  // 1 = always the training patch. Used for models in the cardioseg format (the strides are
+  // known); TorchScript models keep the patch. Default 0.
+  double max_tile_stretch = 0.0;
 
   template <class V> void Visit(V& v) {
     v.Field("model", model);
@@ -208,6 +219,8 @@ struct UNetInferenceConfig {
     v.Field("heart_box", heart_box);
     v.Field("heart_box_downsample", heart_box_downsample, 1.0, 4.0);
     v.Field("heart_box_margin_mm", heart_box_margin_mm, 0.0, 500.0);
+    v.Field("heart_box_reuse_across_phases", heart_box_reuse_across_phases);
+    v.Field("max_tile_stretch", max_tile_stretch, 0.0, 2.0);
   }
 };
 

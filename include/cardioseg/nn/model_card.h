@@ -56,6 +56,11 @@ struct ModelCard {
   // Preprocessing applied before the network: {"n4": {...}, "intensity": {...}} in the config's
   // form; a Nyul landmarks file is referenced relative to the model folder.
   nlohmann::json preprocessing = nlohmann::json::object();
+  // Inference setting validated for this model on its held-out cases ("inference":
+  // {"max_tile_stretch": x} in model.json; 1 when absent): the longest sliding-window tile along an
+  // axis as a multiple of patch_size, see nn::StretchedTile. Range [1, 2]. The run's
+  // inference.unet.max_tile_stretch overrides it when set.
+  double max_tile_stretch = 1.0;
   // Free-form provenance: training data, command, time, validation metrics, licence.
   nlohmann::json provenance = nlohmann::json::object();
 };

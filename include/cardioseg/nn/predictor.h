@@ -25,6 +25,9 @@ struct PredictorOptions {
   bool heart_box = true;
   double heart_box_downsample = 2.0;
   double heart_box_margin_mm = 25.0;
+  // See UNetInferenceConfig::max_tile_stretch in core/config.h: 0 = the model card's, 1 = the
+  // training patch, up to 2. Throws ConfigError at Load for values in (0, 1).
+  double max_tile_stretch = 0.0;
 };
 
 struct PredictionStats {
@@ -43,6 +46,10 @@ struct PredictionStats {
   Shape3 coarse_size{0, 0, 0};
   int coarse_tiles = 0;
   int tiles_without_box = 0;
+  // True when the box (or the decision to use none) came from an earlier volume (box_from).
+  bool heart_box_reused = false;
+  Shape3 size{0, 0, 0};  // the model grid predicted, [D, H, W]
+  Shape3 tile{0, 0, 0};  // tile of the (final) sliding window: the patch, or stretched
 };
 
 // LibTorch version, threads, CPU capability and the CUDA devices it sees, for `cardioseg info`.
@@ -63,8 +70,14 @@ class Predictor {
   // `volume`: [C, D, H, W] float32 at the card's spacing, C = in_channels, already normalised.
   // Returns softmax probabilities [K, D, H, W] (K = num_classes); outside the heart box
   // the background has probability 1. Throws std::invalid_argument on a size mismatch.
+  // `box_from`: the stats of an earlier prediction on a grid of the same size (another phase of
+  // the same cine series). Its heart box, or its decision to use none, is taken without a coarse
+  // pass; when the foreground then reaches an inner face of the taken box (one not on the volume's
+  // border) or the box holds no foreground, the box is found anew with the coarse pass. Ignored
+  // when the sizes differ.
   std::vector<float> PredictProbabilities(const std::vector<float>& volume, const Shape3& size,
-                                          PredictionStats* stats = nullptr) const;
+                                          PredictionStats* stats = nullptr,
+                                          const PredictionStats* box_from = nullptr) const;
 
  private:
   Predictor();

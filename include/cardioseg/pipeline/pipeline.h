@@ -18,6 +18,7 @@
 #include "cardioseg/imaging/image.h"
 #include "cardioseg/mesh/surface.h"
 #include "cardioseg/nn/model_card.h"
+#include "cardioseg/nn/predictor.h"
 
 namespace cardioseg::pipeline {
 
@@ -58,6 +59,17 @@ struct SharedBiasField {
   imaging::ImageType::Pointer field;
 };
 
+// The heart box shared by the phases of one cine series (`run --all-phases`): while `active`, the
+// inference stage keeps the stats of the first phase's prediction and hands them to the next
+// phases (nn::Predictor::PredictProbabilities, box_from), when
+// inference.unet.heart_box_reuse_across_phases is on.
+struct SharedHeartBox {
+  bool active = false;
+  int found_on_phase = -1;
+  bool known = false;
+  nn::PredictionStats stats;
+};
+
 struct Pipeline {
   // The config the stages run with: the user's, with the model card's preprocessing in place of
   // preprocess.n4 / preprocess.intensity / preprocess.resample when a model is used.
@@ -66,6 +78,7 @@ struct Pipeline {
   std::vector<nn::LabelInfo> labels;  // label table of the model (empty without inference)
   nlohmann::json model;               // {"path", "name", "sha256"...}; null without inference
   std::shared_ptr<SharedBiasField> shared_bias_field = std::make_shared<SharedBiasField>();
+  std::shared_ptr<SharedHeartBox> shared_heart_box = std::make_shared<SharedHeartBox>();
 };
 
 // Builds the enabled stages in order and loads the model. Throws ConfigError when a stage's
