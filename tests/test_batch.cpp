@@ -30,6 +30,10 @@ TEST(Batch, ShardsPartitionTheCasesExactlyOnce) {
   EXPECT_EQ(seen.size(), cases.size());
   for (const auto& c : cases) EXPECT_EQ(seen.count(c.id), 1u) << c.id;
   EXPECT_THROW(SelectShard(cases, 4, 3), UsageError);
+  EXPECT_EQ(ParseShard("2/3"), (std::pair<int, int>{2, 3}));
+  for (const char* bad : {"4/3", "0/3", "1/3x", "1/3/5", "x/3", "/3", "3", "1/0"}) {
+    EXPECT_THROW(ParseShard(bad), UsageError) << bad;
+  }
 }
 
 TEST(Batch, ListFileResolvesRelativePaths) {

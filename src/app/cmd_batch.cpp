@@ -2,6 +2,7 @@
 #include <csignal>
 #include <memory>
 #include <thread>
+#include <tuple>
 
 #include <itkMultiThreaderBase.h>
 #include <spdlog/spdlog.h>
@@ -39,27 +40,7 @@ int RunBatchCommand(const BatchCommandOptions& o) {
   itk::MultiThreaderBase::SetGlobalDefaultNumberOfThreads(std::max(1, threads / std::max(1, o.jobs)));
   // The shard is checked before any work.
   int shard_k = 0, shard_n = 0;
-  if (!o.shard.empty()) {
-    const auto slash = o.shard.find('/');
-    if (slash == std::string::npos) throw UsageError("--shard \"" + o.shard + "\": expected K/N");
-    // Both numbers whole: "1/3/5" or "1/3x" is refused, not read as 1/3.
-    const auto whole_int = [&](const std::string& text) {
-      std::size_t used = 0;
-      int value = 0;
-      try {
-        value = std::stoi(text, &used);
-      } catch (const std::exception&) {
-        used = 0;
-      }
-      if (text.empty() || used != text.size()) throw UsageError("--shard \"" + o.shard + "\": expected K/N");
-      return value;
-    };
-    shard_k = whole_int(o.shard.substr(0, slash));
-    shard_n = whole_int(o.shard.substr(slash + 1));
-    if (shard_n < 1 || shard_k < 1 || shard_k > shard_n) {
-      throw UsageError("--shard \"" + o.shard + "\": expected K/N with 1 <= K <= N");
-    }
-  }
+  if (!o.shard.empty()) std::tie(shard_k, shard_n) = pipeline::ParseShard(o.shard);
   auto cases = pipeline::DiscoverCases(o.source);
   std::string summary = "summary";
   if (!o.shard.empty()) {

@@ -5,8 +5,6 @@
 
 #include <png.h>
 
-#include <itkRGBPixel.h>
-
 #include "cardioseg/core/atomic_file.h"
 #include "cardioseg/core/error.h"
 #include "cardioseg/core/intensity_math.h"
@@ -14,8 +12,6 @@
 namespace cardioseg::imaging {
 
 namespace {
-
-using RgbImage = itk::Image<itk::RGBPixel<std::uint8_t>, 2>;
 
 // PNG bytes of an 8-bit RGB raster, encoded by libpng in memory. The file is then written with
 // checked writes: ITK's PNG writer corrupted the heap when the disk filled up under it.
@@ -53,11 +49,7 @@ std::string EncodePng(const std::uint8_t* rgb, std::size_t width, std::size_t he
   return std::move(sink.bytes);
 }
 
-void WriteRgb(RgbImage* rgb, const std::filesystem::path& path) {
-  const auto size = rgb->GetLargestPossibleRegion().GetSize();
-  WriteTextAtomically(path, EncodePng(reinterpret_cast<const std::uint8_t*>(rgb->GetBufferPointer()),
-                                      size[0], size[1], path));
-}
+
 
 }  // namespace
 
@@ -89,11 +81,10 @@ std::array<std::size_t, 2> WritePreview(const ImageType* image, const LabelMapTy
   if (reference) panels.push_back(reference);
   if (prediction) panels.push_back(prediction);
 
-  auto rgb = RgbImage::New();
-  RgbImage::RegionType region;
-  region.SetSize({{panels.size() * nx, rows.size() * ny}});
-  rgb->SetRegions(region);
-  rgb->Allocate();
+  RgbRaster raster;
+  raster.width = panels.size() * nx;
+  raster.height = rows.size() * ny;
+  raster.rgb.assign(raster.width * raster.height * 3, 0);
   std::array<std::array<int, 3>, 256> colors{};
   for (const auto& l : labels) {
     if (l.value > 0 && l.value < 256) colors[l.value] = l.color;
@@ -112,26 +103,23 @@ std::array<std::size_t, 2> WritePreview(const ImageType* image, const LabelMapTy
               for (int ch = 0; ch < 3; ++ch) px[ch] = 0.5 * px[ch] + 0.5 * colors[label][ch];
             }
           }
-          itk::RGBPixel<std::uint8_t> pixel;
-          for (int ch = 0; ch < 3; ++ch) pixel[ch] = static_cast<std::uint8_t>(px[ch] + 0.5);
           // Row j of the image is drawn top-down.
-          rgb->SetPixel({{static_cast<long>(c * nx + i), static_cast<long>(r * ny + j)}}, pixel);
+          std::uint8_t* out = &raster.rgb[((r * ny + j) * raster.width + c * nx + i) * 3];
+          for (int ch = 0; ch < 3; ++ch) out[ch] = static_cast<std::uint8_t>(px[ch] + 0.5);
         }
       }
     }
   }
-  WriteRgb(rgb, path);
-  return {panels.size() * nx, rows.size() * ny};
+  WriteRgbPng(raster, path);
+  return {raster.width, raster.height};
 }
 
 void WriteRgbPng(const RgbRaster& raster, const std::filesystem::path& path) {
-  auto rgb = RgbImage::New();
-  RgbImage::SizeType size{{raster.width, raster.height}};
-  rgb->SetRegions(RgbImage::RegionType(size));
-  rgb->Allocate();
-  std::copy(raster.rgb.begin(), raster.rgb.end(),
-            reinterpret_cast<std::uint8_t*>(rgb->GetBufferPointer()));
-  WriteRgb(rgb, path);
+  if (raster.rgb.size() != raster.width * raster.height * 3) {
+    throw std::invalid_argument("RGB raster: " + std::to_string(raster.rgb.size()) + " bytes for " +
+                                std::to_string(raster.width) + " x " + std::to_string(raster.height) + " pixels");
+  }
+  WriteTextAtomically(path, EncodePng(raster.rgb.data(), raster.width, raster.height, path));
 }
 
 }  // namespace cardioseg::imaging

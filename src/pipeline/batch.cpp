@@ -81,11 +81,39 @@ std::vector<BatchCase> DiscoverCases(const fs::path& source) {
   return cases;
 }
 
-std::vector<BatchCase> SelectShard(const std::vector<BatchCase>& cases, int shard, int shards) {
+namespace {
+
+void CheckShard(int shard, int shards, const std::string& text) {
   if (shards < 1 || shard < 1 || shard > shards) {
-    throw UsageError("--shard " + std::to_string(shard) + "/" + std::to_string(shards) +
-                     ": expected K/N with 1 <= K <= N");
+    throw UsageError("--shard \"" + text + "\": expected K/N with 1 <= K <= N");
   }
+}
+
+}  // namespace
+
+std::pair<int, int> ParseShard(const std::string& text) {
+  const auto slash = text.find('/');
+  if (slash == std::string::npos) throw UsageError("--shard \"" + text + "\": expected K/N");
+  // Both numbers whole: "1/3/5" or "1/3x" is refused, not read as 1/3.
+  const auto whole_int = [&](const std::string& part) {
+    std::size_t used = 0;
+    int value = 0;
+    try {
+      value = std::stoi(part, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (part.empty() || used != part.size()) throw UsageError("--shard \"" + text + "\": expected K/N");
+    return value;
+  };
+  const int shard = whole_int(text.substr(0, slash));
+  const int shards = whole_int(text.substr(slash + 1));
+  CheckShard(shard, shards, text);
+  return {shard, shards};
+}
+
+std::vector<BatchCase> SelectShard(const std::vector<BatchCase>& cases, int shard, int shards) {
+  CheckShard(shard, shards, std::to_string(shard) + "/" + std::to_string(shards));
   std::vector<BatchCase> out;
   for (std::size_t i = 0; i < cases.size(); ++i) {
     if (static_cast<int>(i % shards) == shard - 1) out.push_back(cases[i]);

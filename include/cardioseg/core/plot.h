@@ -1,7 +1,7 @@
 #pragma once
 // Training curves drawn from training_log.csv into an RGB raster (no plotting library in the
 // dependency set; the picture is simple enough to draw directly). Writing it as PNG is done by
-// imaging::WriteRgbPng (ITK's PNG writer).
+// imaging::WriteRgbPng (libpng).
 //
 // Layout: two panels sharing the epoch axis — training loss (top, autoscaled) and validation
 // Dice (bottom, 0..1): the mean as a thick black line, each class in its colour, with a legend.

@@ -25,8 +25,9 @@ std::array<std::size_t, 2> WritePreview(const ImageType* image, const LabelMapTy
                                         const std::vector<PreviewLabel>& labels,
                                         const std::filesystem::path& path, std::size_t max_rows = 4);
 
-// Writes an RGB raster (e.g. DrawTrainingCurves) as PNG, atomically. Throws InputError naming
-// the file when it cannot be written.
+// Writes an RGB raster (e.g. DrawTrainingCurves) as PNG, encoded by libpng in memory and written
+// atomically. Throws InputError naming the file when it cannot be written, std::invalid_argument
+// when the raster's bytes do not match width x height x 3.
 void WriteRgbPng(const RgbRaster& raster, const std::filesystem::path& path);
 
 }  // namespace cardioseg::imaging

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -22,6 +23,10 @@ struct BatchCase {
 // path per line (blank lines and lines starting with '#' skipped). Sorted by id; duplicate ids
 // get a numeric suffix. Throws InputError when `source` does not exist.
 std::vector<BatchCase> DiscoverCases(const std::filesystem::path& source);
+
+// "K/N" of --shard as {K, N}. Throws UsageError naming the text unless both are whole numbers
+// ("1/3x" and "1/3/5" are refused) with 1 <= K <= N.
+std::pair<int, int> ParseShard(const std::string& text);
 
 // Shard `shard` (1-based) of `shards`: cases whose index in the sorted list is = shard - 1
 // modulo shards. Throws UsageError unless 1 <= shard <= shards.
