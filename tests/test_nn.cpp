@@ -717,6 +717,9 @@ TEST(Training, VNetAndResEncTrainAndRoundTripThroughTheModelCard) {
     UNet net(card.architecture);
     torch::load(net, (model / "weights.pt").string());
     net->eval();
+    int64_t parameters = 0;
+    for (const auto& t : net->parameters()) parameters += t.numel();
+    EXPECT_EQ(card.provenance.value("parameters", int64_t(0)), parameters) << type;
     const Shape3 patch = card.patch_size;
     const auto x = torch::randn({1, 1, patch[0], patch[1], patch[2]});
     torch::Tensor want;

@@ -683,6 +683,8 @@ TrainSummary Train(const fs::path& cache_dir, const fs::path& out_dir, const Tra
   for (std::size_t i = 0; i < summary.validation_dice.size() && i < label_names.size(); ++i) {
     validation["dice"][label_names[i]] = summary.validation_dice[i];
   }
+  std::int64_t parameters = 0;
+  for (const auto& t : model->parameters()) parameters += t.numel();
   card.provenance = {{"cardioseg_version", Version()},
                      {"git_revision", GitRevision()},
                      {"command", options.command_line},
@@ -699,6 +701,7 @@ TrainSummary Train(const fs::path& cache_dir, const fs::path& out_dir, const Tra
                      {"training_cases", train_ids.size()},
                      {"validation_cases", val_ids},
                      {"device", device.str()},
+                     {"parameters", parameters},
                      {"threads", torch::get_num_threads()},
                      {"wall_time_s_this_run", summary.seconds},
                      {"validation_during_training", validation}};
