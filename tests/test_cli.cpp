@@ -204,11 +204,14 @@ namespace {
 
 // A 4D NIfTI of 3 phases whose bright sphere shrinks, run with --all-phases and a tiny model:
 // every phase is segmented into phase_NN/, and the curve and function summarise their reports.
-// A 4D cine NIfTI of `phases` spheres shrinking over time; phase `blank` (if >= 0) is all zeros.
-void WriteCine(const fs::path& path, unsigned phases, int blank = -1) {
+// A 4D cine NIfTI (2 x 2 x 10 mm voxels, 40 ms a phase) of `phases` centred spheres shrinking
+// over time: radius radius_mm - shrink_mm x t, 200 inside, 20 outside, Gaussian noise of `noise`;
+// phase `blank` (if >= 0) is all zeros; `in_plane` voxels along i and j, 6 slices.
+void WriteCine(const fs::path& path, unsigned phases, int blank = -1, std::size_t in_plane = 24,
+               double radius_mm = 20.0, double shrink_mm = 4.0, float noise = 3.0f) {
   using Image4 = itk::Image<float, 4>;
   auto image = Image4::New();
-  Image4::SizeType size{{24, 24, 6, phases}};
+  Image4::SizeType size{{in_plane, in_plane, 6, phases}};
   image->SetRegions(Image4::RegionType(size));
   Image4::SpacingType spacing;
   spacing[0] = spacing[1] = 2.0;
@@ -216,11 +219,11 @@ void WriteCine(const fs::path& path, unsigned phases, int blank = -1) {
   spacing[3] = 40.0;
   image->SetSpacing(spacing);
   image->Allocate();
+  Geometry g;
+  g.size = {in_plane, in_plane, 6};
+  g.spacing = {2.0, 2.0, 10.0};
   for (unsigned t = 0; t < phases; ++t) {
-    Geometry g;
-    g.size = {24, 24, 6};
-    g.spacing = {2.0, 2.0, 10.0};
-    const auto phase = test::Sphere(g, 20.0 - 4.0 * t, 200.0f, 20.0f, 3.0f, 11 + t);
+    const auto phase = test::Sphere(g, radius_mm - shrink_mm * t, 200.0f, 20.0f, noise, 11 + t);
     float* dst = image->GetBufferPointer() + t * g.NumberOfVoxels();
     if (static_cast<int>(t) == blank) {
       std::fill(dst, dst + g.NumberOfVoxels(), 0.0f);
@@ -288,27 +291,7 @@ nlohmann::json StageDetails(const fs::path& report_file, const std::string& stag
 TEST(CliAllPhases, LaterPhasesTakeTheFirstPhasesHeartBox) {
   test::TempDir dir, out, model;
   test::WriteSignModel(model.path(), {2, 16, 16}, {2.0, 2.0, 10.0});
-  using Image4 = itk::Image<float, 4>;
-  auto image = Image4::New();
-  image->SetRegions(Image4::RegionType(Image4::SizeType{{64, 64, 6, 3}}));
-  Image4::SpacingType spacing;
-  spacing[0] = spacing[1] = 2.0;
-  spacing[2] = 10.0;
-  spacing[3] = 40.0;
-  image->SetSpacing(spacing);
-  image->Allocate();
-  Geometry g;
-  g.size = {64, 64, 6};
-  g.spacing = {2.0, 2.0, 10.0};
-  for (unsigned t = 0; t < 3; ++t) {
-    const auto phase = test::Sphere(g, 16.0 - 2.0 * t, 200.0f, 20.0f);
-    std::copy(phase->GetBufferPointer(), phase->GetBufferPointer() + g.NumberOfVoxels(),
-              image->GetBufferPointer() + t * g.NumberOfVoxels());
-  }
-  auto writer = itk::ImageFileWriter<Image4>::New();
-  writer->SetInput(image);
-  writer->SetFileName((dir / "cine.nii.gz").string());
-  writer->Update();
+  WriteCine(dir / "cine.nii.gz", 3, -1, 64, 16.0, 2.0, 0.0f);
   const std::string base = kExe + " run " + Quote(dir / "cine.nii.gz") + " --all-phases --model " +
                            Quote(model.path()) + " --set preprocess.n4.enabled=false" +
                            " --set mesh.surface.enabled=false --set inference.unet.heart_box_margin_mm=4";

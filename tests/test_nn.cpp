@@ -170,6 +170,15 @@ TEST(Tiling, AStretchedTileCoversAnAxisThePatchMissesByLittle) {
   EXPECT_THROW(StretchedTile({12, 150, 100}, patch, {0, 16, 16}, 1.5), std::invalid_argument);
 }
 
+// CPU, fp32, heart box on with a 3 mm margin: the options of the heart-box tests.
+PredictorOptions HeartBoxTestOptions() {
+  PredictorOptions options;
+  options.device = "cpu";
+  options.precision = "fp32";
+  options.heart_box_margin_mm = 3;
+  return options;
+}
+
 TEST(Predictor, HeartBoxPassRunsTheWindowOnlyAroundTheForeground) {
   test::TempDir dir;
   test::WriteSignModel(dir.path(), {4, 16, 16}, {1.0, 1.0, 1.0});
@@ -179,10 +188,7 @@ TEST(Predictor, HeartBoxPassRunsTheWindowOnlyAroundTheForeground) {
   for (int64_t z = 2; z < 4; ++z)
     for (int64_t y = 20; y < 30; ++y)
       for (int64_t x = 50; x < 62; ++x) at(z, y, x) = 1.0f;
-  PredictorOptions options;
-  options.device = "cpu";
-  options.precision = "fp32";
-  options.heart_box_margin_mm = 3;
+  PredictorOptions options = HeartBoxTestOptions();
   const auto boxed = Predictor::Load(dir.path(), options);
   PredictionStats stats;
   const auto p = boxed->PredictProbabilities(volume, size, &stats);
@@ -238,10 +244,7 @@ TEST(Predictor, AnotherPhaseTakesTheHeartBoxAndFindsItsOwnWhenTheForegroundReach
         for (int64_t x = x0; x < x0 + 12; ++x) v[(z * size[1] + y) * size[2] + x] = 1.0f;
     return v;
   };
-  PredictorOptions options;
-  options.device = "cpu";
-  options.precision = "fp32";
-  options.heart_box_margin_mm = 3;
+  PredictorOptions options = HeartBoxTestOptions();
   const auto predictor = Predictor::Load(dir.path(), options);
   PredictionStats first;
   predictor->PredictProbabilities(volume_with(20, 50), size, &first);

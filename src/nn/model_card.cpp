@@ -64,8 +64,8 @@ json ToJson(const ModelCard& c) {
           {"spacing_mm", c.spacing_mm},
           {"preprocessing", c.preprocessing},
           {"provenance", c.provenance}};
-  // Only the types that use them carry blocks per level (U-Net cards stay as they were).
   if (c.max_tile_stretch != 1.0) out["inference"] = {{"max_tile_stretch", c.max_tile_stretch}};
+  // Only the types that use them carry blocks per level (U-Net cards stay as they were).
   const auto blocks = BlocksPerLevel(c.architecture);
   if (!blocks.empty()) out["architecture"]["blocks_per_level"] = blocks;
   return out;

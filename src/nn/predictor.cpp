@@ -236,7 +236,7 @@ std::vector<float> Predictor::PredictProbabilities(const std::vector<float>& vol
   };
   // Whether the box's foreground touches a face of the box that is not on the volume's border,
   // or the box holds no foreground at all (the heart is elsewhere).
-  auto reaches_inner_face = [&](const torch::Tensor& inside_probabilities, const Box3& b) {
+  auto box_misses_heart = [&](const torch::Tensor& inside_probabilities, const Box3& b) {
     const auto fg = inside_probabilities.argmax(0) > 0;  // [d, h, w] of the box
     if (!fg.any().item<bool>()) return true;
     for (int a = 0; a < 3; ++a) {
@@ -257,16 +257,11 @@ std::vector<float> Predictor::PredictProbabilities(const std::vector<float>& vol
     find_box();
   }
 
-  torch::Tensor probabilities;
-  auto predict_in_box = [&]() {
-    const auto region = region_of(st.box);
-    const auto inside = torch::softmax(run_window(x.index(region).contiguous()), 0);
-    return inside;
-  };
+  auto predict_in_box = [&]() { return torch::softmax(run_window(x.index(region_of(st.box)).contiguous()), 0); };
   torch::Tensor inside;
   if (st.heart_box) {
     inside = predict_in_box();
-    if (st.heart_box_reused && reaches_inner_face(inside, st.box)) {
+    if (st.heart_box_reused && box_misses_heart(inside, st.box)) {
       st.heart_box_reused = false;
       find_box();
       st.heart_box_note = "the reused box cut the foreground or held none: found anew" +
@@ -274,6 +269,7 @@ std::vector<float> Predictor::PredictProbabilities(const std::vector<float>& vol
       if (st.heart_box) inside = predict_in_box();
     }
   }
+  torch::Tensor probabilities;
   if (!st.heart_box) {
     probabilities = torch::softmax(run_window(x), 0).contiguous();
   } else {
