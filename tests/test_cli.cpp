@@ -196,6 +196,75 @@ TEST(CliPreprocessing, SavesN4AndStandardizedVolumesWithoutAModel) {
   EXPECT_EQ(n4["details"]["levels"].size(), 1u);
 }
 
+// An MSD-style dataset of `cases` spheres (label 1) under a bias field that rises along i.
+void WriteBiasedDataset(const fs::path& dir, int cases) {
+  fs::create_directories(dir / "imagesTr");
+  fs::create_directories(dir / "labelsTr");
+  nlohmann::json dataset{{"name", "biased spheres"}, {"labels", {{"0", "background"}, {"1", "sphere"}}},
+                         {"training", nlohmann::json::array()}};
+  Geometry g;
+  g.size = {28, 24, 6};
+  g.spacing = {1.5, 1.5, 6.0};
+  for (int c = 0; c < cases; ++c) {
+    const std::string id = "case" + std::to_string(c);
+    auto image = test::Sphere(g, 9.0 + c, 200.0f, 60.0f, 4.0f, 3 + c);
+    auto label = imaging::MakeImage<imaging::LabelMapType>(g);
+    const auto truth = test::Sphere(g, 9.0 + c, 1.0f, 0.0f);
+    float* p = image->GetBufferPointer();
+    for (std::size_t v = 0; v < g.NumberOfVoxels(); ++v) {
+      p[v] *= 0.6f + 0.8f * static_cast<float>(v % g.size[0]) / g.size[0];
+      label->GetBufferPointer()[v] = static_cast<std::uint8_t>(truth->GetBufferPointer()[v]);
+    }
+    imaging::WriteImage(image.GetPointer(), dir / "imagesTr" / (id + ".nii.gz"));
+    imaging::WriteLabelMap(label.GetPointer(), dir / "labelsTr" / (id + ".nii.gz"));
+    dataset["training"].push_back({{"image", "./imagesTr/" + id + ".nii.gz"},
+                                   {"label", "./labelsTr/" + id + ".nii.gz"}});
+  }
+  std::ofstream(dir / "dataset.json") << dataset.dump(2);
+}
+
+std::vector<char> ReadBytes(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+TEST(CliPlanPreprocess, KeepsEachImageWithoutN4AsPreprocessingWithoutN4WouldGiveIt) {
+  test::TempDir dataset, cache, plain;
+  WriteBiasedDataset(dataset.path(), 3);
+  const std::string common = " --config " CARDIOSEG_SOURCE_DIR "/configs/cine_mri.json"
+                             " --set preprocess.n4.iterations_per_level=[10,10]"
+                             " --set 'inference.unet.model=\"\"' --spacing 2 2 6";
+  auto r = RunCommand(kExe + " plan-preprocess " + Quote(dataset.path()) + " -o " + Quote(cache.path()) +
+                      common + " --keep-uncorrected");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto plan = nlohmann::json::parse(std::ifstream(cache / "plan.json"));
+  EXPECT_TRUE(plan.at("uncorrected_images").get<bool>());
+  EXPECT_EQ(plan.at("num_classes"), 2);
+  r = RunCommand(kExe + " plan-preprocess " + Quote(dataset.path()) + " -o " + Quote(plain.path()) +
+                 common + " --set preprocess.n4.enabled=false");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_FALSE(nlohmann::json::parse(std::ifstream(plain / "plan.json")).at("uncorrected_images").get<bool>());
+  for (const std::string id : {"case0", "case1", "case2"}) {
+    const auto meta = nlohmann::json::parse(std::ifstream(cache / "cases" / (id + ".json")));
+    EXPECT_TRUE(meta.at("uncorrected").get<bool>()) << id;
+    const auto shape = meta.at("shape_dhw").get<std::array<std::int64_t, 3>>();
+    EXPECT_EQ(shape, (std::array<std::int64_t, 3>{6, 18, 21})) << id;  // 6 x 1.5/2 x ... at 2 x 2 x 6 mm
+    const auto corrected = ReadBytes(cache / "cases" / (id + ".image.f32"));
+    const auto uncorrected = ReadBytes(cache / "cases" / (id + ".uncorrected.f32"));
+    EXPECT_EQ(uncorrected.size(), 4u * shape[0] * shape[1] * shape[2]) << id;
+    EXPECT_NE(corrected, uncorrected) << id << ": N4 changed nothing";
+    // Exactly the image that preprocessing with N4 off caches.
+    EXPECT_EQ(uncorrected, ReadBytes(plain / "cases" / (id + ".image.f32"))) << id;
+    EXPECT_FALSE(fs::exists(plain / "cases" / (id + ".uncorrected.f32"))) << id;
+  }
+  // Without N4 there is nothing to keep: a config error, exit 2.
+  test::TempDir refused;
+  r = RunCommand(kExe + " plan-preprocess " + Quote(dataset.path()) + " -o " + Quote(refused.path() / "c") +
+                 common + " --set preprocess.n4.enabled=false --keep-uncorrected");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("--keep-uncorrected"), std::string::npos) << r.output;
+}
+
 }  // namespace
 }  // namespace cardioseg
 

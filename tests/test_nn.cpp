@@ -2,6 +2,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 
@@ -506,8 +507,9 @@ TEST(Training, ConfigIsStrict) {
 }
 
 // A cache of `cases` synthetic cases (two per subject "sNN_a", "sNN_b") [6, 24, 24] with a
-// bright box labelled 1 and a darker box labelled 2 inside it, and its plan.
-void WriteSyntheticCache(const fs::path& cache, int cases) {
+// bright box labelled 1 and a darker box labelled 2 inside it, and its plan. With
+// `uncorrected`, each case also has an image without N4 of that constant value.
+void WriteSyntheticCache(const fs::path& cache, int cases, std::optional<float> uncorrected = {}) {
   std::mt19937 rng(7);
   for (int i = 0; i < cases; ++i) {
     CachedCase c;
@@ -528,6 +530,7 @@ void WriteSyntheticCache(const fs::path& cache, int cases) {
         }
       }
     }
+    if (uncorrected) c.uncorrected.assign(c.image.size(), *uncorrected);
     c.meta = {{"id", c.id}, {"shape", c.shape}};
     WriteCachedCase(cache, c);
   }
@@ -666,6 +669,46 @@ TEST(Training, AStopRequestEndsTheRunAfterTheEpochWithAModelFolder) {
   TrainOptions resume;
   resume.resume = true;
   EXPECT_EQ(Train(cache.path(), model.path(), config, resume).epochs_done, 4);
+}
+
+TEST(Cache, TheImageWithoutN4IsReadOnlyWhenAsked) {
+  test::TempDir with, without;
+  WriteSyntheticCache(with.path(), 2, 0.5f);
+  WriteSyntheticCache(without.path(), 2);
+  const auto a = ReadCachedCase(with.path(), "s10_a", true);
+  ASSERT_EQ(a.uncorrected.size(), a.image.size());
+  EXPECT_EQ(a.uncorrected.front(), 0.5f);
+  EXPECT_NE(a.image, a.uncorrected);
+  EXPECT_TRUE(ReadCachedCase(with.path(), "s10_a").uncorrected.empty());
+  EXPECT_TRUE(ReadCachedCase(without.path(), "s10_a", true).uncorrected.empty());
+  fs::resize_file(with / "cases/s10_b.uncorrected.f32", 100);
+  EXPECT_THROW(ReadCachedCase(with.path(), "s10_b", true), InputError);
+}
+
+TEST(Training, UncorrectedProbabilityDrawsSamplesFromTheImagesWithoutN4) {
+  // Here the images without N4 are NaN: one training sample drawn from them makes the loss NaN.
+  test::TempDir plain, with, a, b, c, d;
+  WriteSyntheticCache(plain.path(), 6);
+  WriteSyntheticCache(with.path(), 6, std::nanf(""));
+  TrainConfig config = TinyTrainConfig();
+  config.epochs = 2;
+  // At probability 0 they are never read: the run is the one on a cache without them.
+  EXPECT_EQ(Train(plain.path(), a.path(), config, {}).last_epoch_loss,
+            Train(with.path(), b.path(), config, {}).last_epoch_loss);
+  config.augmentation.uncorrected_probability = 1;
+  try {
+    Train(with.path(), c.path(), config, {});
+    ADD_FAILURE() << "no training sample came from the images without N4";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("diverged"), std::string::npos) << e.what();
+  }
+  // A cache without them is a config error that says how to make one.
+  try {
+    Train(plain.path(), d.path(), config, {});
+    ADD_FAILURE() << "no error for a cache without images without N4";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("--keep-uncorrected"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Training, Bf16AutocastLowersTheLossAndKeepsOutputsFinite) {

@@ -1,4 +1,5 @@
-// `cardioseg plan-preprocess DATASET_DIR -o CACHE [--config FILE] [--spacing I J K]`.
+// `cardioseg plan-preprocess DATASET_DIR -o CACHE [--config FILE] [--spacing I J K]
+//  [--keep-uncorrected]`.
 #include <memory>
 
 #include <itkMultiThreaderBase.h>
@@ -20,6 +21,7 @@ struct PlanCommandOptions {
   std::vector<double> spacing;
   long long max_patch_voxels = 16 * 160 * 160;
   int max_cases = 0;
+  bool keep_uncorrected = false;
 };
 
 int RunPlan(const PlanCommandOptions& o) {
@@ -36,6 +38,7 @@ int RunPlan(const PlanCommandOptions& o) {
   }
   options.max_patch_voxels = o.max_patch_voxels;
   options.max_cases = o.max_cases;
+  options.keep_uncorrected = o.keep_uncorrected;
   const auto plan = pipeline::PlanPreprocess(options);
   spdlog::info("plan: spacing {} mm, patch {} [D, H, W], {} levels; cache in {}",
                plan["spacing_mm"].dump(), plan["patch_size_dhw"].dump(), plan["levels"].size(),
@@ -60,6 +63,8 @@ Command RegisterPlan(CLI::App& app) {
   sub->add_option("--max-patch-voxels", options->max_patch_voxels, "Largest patch, in voxels")
       ->capture_default_str();
   sub->add_option("--max-cases", options->max_cases, "Use only the first N cases (0 = all)");
+  sub->add_flag("--keep-uncorrected", options->keep_uncorrected,
+                "Also cache each image without N4, for augmentation.uncorrected_probability");
   return {sub, [options] { return RunPlan(*options); }};
 }
 

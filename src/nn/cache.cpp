@@ -42,12 +42,14 @@ void WriteCachedCase(const fs::path& cache_dir, const CachedCase& c) {
   meta["id"] = c.id;
   meta["channels"] = c.channels;
   meta["shape_dhw"] = c.shape;
+  meta["uncorrected"] = !c.uncorrected.empty();
   WriteRaw(dir / (c.id + ".image.f32"), c.image);
   WriteRaw(dir / (c.id + ".label.u8"), c.labels);
+  if (!c.uncorrected.empty()) WriteRaw(dir / (c.id + ".uncorrected.f32"), c.uncorrected);
   WriteTextAtomically(dir / (c.id + ".json"), meta.dump(2) + "\n");
 }
 
-CachedCase ReadCachedCase(const fs::path& cache_dir, const std::string& id) {
+CachedCase ReadCachedCase(const fs::path& cache_dir, const std::string& id, bool with_uncorrected) {
   const fs::path dir = cache_dir / "cases";
   CachedCase c;
   c.id = id;
@@ -57,12 +59,14 @@ CachedCase ReadCachedCase(const fs::path& cache_dir, const std::string& id) {
     c.meta = nlohmann::json::parse(in);
     c.channels = c.meta.at("channels").get<int>();
     c.shape = c.meta.at("shape_dhw").get<Shape3>();
+    with_uncorrected = with_uncorrected && c.meta.value("uncorrected", false);
   } catch (const nlohmann::json::exception& e) {
     throw InputError((dir / (id + ".json")).string(), e.what());
   }
   const auto voxels = static_cast<std::size_t>(c.shape[0] * c.shape[1] * c.shape[2]);
   c.image = ReadRaw<float>(dir / (id + ".image.f32"), voxels * c.channels);
   c.labels = ReadRaw<std::uint8_t>(dir / (id + ".label.u8"), voxels);
+  if (with_uncorrected) c.uncorrected = ReadRaw<float>(dir / (id + ".uncorrected.f32"), voxels * c.channels);
   return c;
 }
 

@@ -77,16 +77,25 @@ using Clock = std::chrono::steady_clock;
 struct Case {
   std::string id;
   torch::Tensor image;  // [C, D, H, W] float, padded to at least the patch
+  torch::Tensor uncorrected;  // the image without N4, like `image`; undefined when not loaded
   torch::Tensor label;  // [D, H, W] uint8
   std::vector<std::vector<std::int64_t>> foreground;  // flat indices per label value (1..K-1)
 };
 
-Case LoadCase(const fs::path& cache, const std::string& id, const Shape3& patch, int num_classes) {
-  CachedCase c = ReadCachedCase(cache, id);
+// With `uncorrected`, the case must hold an image without N4 (else ConfigError).
+Case LoadCase(const fs::path& cache, const std::string& id, const Shape3& patch, int num_classes,
+              bool uncorrected = false) {
+  CachedCase c = ReadCachedCase(cache, id, uncorrected);
+  if (uncorrected && c.uncorrected.empty()) {
+    throw ConfigError("augmentation.uncorrected_probability needs each training case without N4, "
+                      "but " + (cache / "cases" / (id + ".json")).string() + " has none: make the "
+                      "cache with `cardioseg plan-preprocess --keep-uncorrected`");
+  }
   Case out;
   out.id = id;
-  out.image = torch::from_blob(c.image.data(), {c.channels, c.shape[0], c.shape[1], c.shape[2]},
-                               torch::kFloat).clone();
+  const std::vector<int64_t> shape{c.channels, c.shape[0], c.shape[1], c.shape[2]};
+  out.image = torch::from_blob(c.image.data(), shape, torch::kFloat).clone();
+  if (uncorrected) out.uncorrected = torch::from_blob(c.uncorrected.data(), shape, torch::kFloat).clone();
   out.label = torch::from_blob(c.labels.data(), {c.shape[0], c.shape[1], c.shape[2]}, torch::kUInt8)
                   .clone();
   std::vector<int64_t> pad;  // F::pad order: W, H, D pairs
@@ -99,6 +108,7 @@ Case LoadCase(const fs::path& cache, const std::string& id, const Shape3& patch,
   }
   if (any) {
     out.image = F::pad(out.image.unsqueeze(0), F::PadFuncOptions(pad)).squeeze(0);
+    if (uncorrected) out.uncorrected = F::pad(out.uncorrected.unsqueeze(0), F::PadFuncOptions(pad)).squeeze(0);
     out.label = F::pad(out.label.unsqueeze(0).unsqueeze(0).to(torch::kFloat), F::PadFuncOptions(pad))
                     .squeeze(0).squeeze(0).to(torch::kUInt8);
   }
@@ -111,8 +121,10 @@ Case LoadCase(const fs::path& cache, const std::string& id, const Shape3& patch,
   return out;
 }
 
-// One patch [C, pd, ph, pw] and its labels, centred on foreground with probability `fg`.
-std::pair<torch::Tensor, torch::Tensor> SamplePatch(const Case& c, const Shape3& patch, double fg,
+// One patch [C, pd, ph, pw] of `image` (the case's, or its uncorrected one) and its labels,
+// centred on foreground with probability `fg`.
+std::pair<torch::Tensor, torch::Tensor> SamplePatch(const Case& c, const torch::Tensor& image,
+                                                    const Shape3& patch, double fg,
                                                     std::mt19937& rng) {
   const Shape3 size{c.label.size(0), c.label.size(1), c.label.size(2)};
   Shape3 origin{0, 0, 0};
@@ -137,7 +149,7 @@ std::pair<torch::Tensor, torch::Tensor> SamplePatch(const Case& c, const Shape3&
   const auto d = Slice(origin[0], origin[0] + patch[0]);
   const auto h = Slice(origin[1], origin[1] + patch[1]);
   const auto w = Slice(origin[2], origin[2] + patch[2]);
-  return {c.image.index({Slice(), d, h, w}), c.label.index({d, h, w})};
+  return {image.index({Slice(), d, h, w}), c.label.index({d, h, w})};
 }
 
 double Uniform(std::mt19937& rng, double lo, double hi) {
@@ -293,7 +305,10 @@ Batch MakeBatch(const std::vector<Case>& cases, const Shape3& patch, const Train
   std::vector<torch::Tensor> images, labels;
   for (int b = 0; b < config.batch_size; ++b) {
     const auto& c = cases[std::uniform_int_distribution<std::size_t>(0, cases.size() - 1)(rng)];
-    auto [image, label] = SamplePatch(c, patch, config.foreground_oversampling, rng);
+    const double p = config.augmentation.uncorrected_probability;
+    const bool uncorrected = p > 0 && Chance(rng, p);  // no draw at 0: the former streams
+    auto [image, label] = SamplePatch(c, uncorrected ? c.uncorrected : c.image, patch,
+                                      config.foreground_oversampling, rng);
     torch::Tensor img = image.clone(), lab = label.to(torch::kFloat);
     Augment(img, lab, config.augmentation, rng, generator);
     images.push_back(img);
@@ -402,7 +417,10 @@ TrainSummary Train(const fs::path& cache_dir, const fs::path& out_dir, const Tra
     throw ConfigError("validation_fraction/folds leave no training case in " + cache_dir.string());
   }
   std::vector<Case> train_cases, val_cases;
-  for (const auto& id : train_ids) train_cases.push_back(LoadCase(cache_dir, id, patch, num_classes));
+  const bool uncorrected = config.augmentation.uncorrected_probability > 0;
+  for (const auto& id : train_ids) {
+    train_cases.push_back(LoadCase(cache_dir, id, patch, num_classes, uncorrected));
+  }
   for (const auto& id : val_ids) val_cases.push_back(LoadCase(cache_dir, id, {1, 1, 1}, num_classes));
   std::set<std::string> train_subjects, val_subjects;
   for (const auto& id : train_ids) train_subjects.insert(SubjectOf(id, config.subject_pattern));

@@ -42,6 +42,10 @@ std::string CaseId(const std::string& image_path) {
 }  // namespace
 
 json PlanPreprocess(const PlanOptions& options) {
+  if (options.keep_uncorrected && !options.config.preprocess.n4.enabled) {
+    throw ConfigError("--keep-uncorrected keeps the images without N4, but preprocess.n4.enabled "
+                      "is false: every cached image is already uncorrected");
+  }
   const fs::path dataset_file = options.dataset_dir / "dataset.json";
   const json dataset = config::ReadJsonFile(dataset_file);
   if (!dataset.contains("training") || !dataset["training"].is_array() ||
@@ -167,6 +171,7 @@ json PlanPreprocess(const PlanOptions& options) {
                    {"reference", dataset.value("reference", "")},
                    {"cases", entries.size()}}},
       {"num_classes", num_classes},
+      {"uncorrected_images", options.keep_uncorrected},
       {"labels", labels},
       {"in_channels", 1},
       {"spacing_mm", target},
@@ -191,13 +196,19 @@ json PlanPreprocess(const PlanOptions& options) {
     const auto box = imaging::NonzeroBox(image.GetPointer());
     image = imaging::Crop(image.GetPointer(), box);
     label = imaging::Crop(label.GetPointer(), box);
+    // The stages after N4, as `cardioseg run` runs them.
+    const auto standardize_and_resample = [&](imaging::ImageType::Pointer im) {
+      if (pre.preprocess.intensity.method != "none") {
+        im = imaging::Standardize(im.GetPointer(), pre.preprocess.intensity).image;
+      }
+      return imaging::ResampleImage(im.GetPointer(), resample);
+    };
+    imaging::ImageType::Pointer uncorrected;
+    if (options.keep_uncorrected) uncorrected = standardize_and_resample(image);
     if (pre.preprocess.n4.enabled) {
       image = imaging::CorrectBiasField(image.GetPointer(), pre.preprocess.n4).corrected;
     }
-    if (pre.preprocess.intensity.method != "none") {
-      image = imaging::Standardize(image.GetPointer(), pre.preprocess.intensity).image;
-    }
-    image = imaging::ResampleImage(image.GetPointer(), resample);
+    image = standardize_and_resample(image);
     const Geometry grid = imaging::GeometryOf(image.GetPointer());
     label = imaging::ResampleLabelsOnto(label.GetPointer(), grid);
     nn::CachedCase c;
@@ -206,6 +217,10 @@ json PlanPreprocess(const PlanOptions& options) {
                static_cast<int64_t>(grid.size[0])};
     c.image.assign(image->GetBufferPointer(), image->GetBufferPointer() + grid.NumberOfVoxels());
     c.labels.assign(label->GetBufferPointer(), label->GetBufferPointer() + grid.NumberOfVoxels());
+    if (uncorrected) {
+      c.uncorrected.assign(uncorrected->GetBufferPointer(),
+                           uncorrected->GetBufferPointer() + grid.NumberOfVoxels());
+    }
     c.meta = {{"image", e.image.string()}, {"label", e.label.string()},
               {"source_geometry", ToJson(source)}, {"geometry", ToJson(grid)},
               {"crop_start", box.start}, {"crop_size", box.size}};

@@ -6,6 +6,9 @@
 //   CACHE/cases/<id>.json           shape [D, H, W], spacing, source geometry, crop box
 //   CACHE/cases/<id>.image.f32      float32 voxels, [C, D, H, W] raster order, little-endian
 //   CACHE/cases/<id>.label.u8       uint8 labels, [D, H, W]
+//   CACHE/cases/<id>.uncorrected.f32  optional (plan-preprocess --keep-uncorrected): the same
+//                                   case standardized and resampled without N4, as <id>.image.f32;
+//                                   <id>.json then has "uncorrected": true
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -23,13 +26,17 @@ struct CachedCase {
   Shape3 shape{0, 0, 0};             // [D, H, W]
   std::vector<float> image;          // channels x D x H x W
   std::vector<std::uint8_t> labels;  // D x H x W
+  // The image without bias-field correction, like `image`; empty when the cache has none.
+  std::vector<float> uncorrected;
   nlohmann::json meta;               // contents of <id>.json
 };
 
-// Writes one case atomically (each file through a temporary name).
+// Writes one case atomically (each file through a temporary name); `uncorrected` when not empty.
 void WriteCachedCase(const std::filesystem::path& cache_dir, const CachedCase& c);
-// Reads one case. Throws InputError naming the file when one is missing or of the wrong size.
-CachedCase ReadCachedCase(const std::filesystem::path& cache_dir, const std::string& id);
+// Reads one case, with its uncorrected image when `with_uncorrected` and the case has one. Throws
+// InputError naming the file when one is missing or of the wrong size.
+CachedCase ReadCachedCase(const std::filesystem::path& cache_dir, const std::string& id,
+                          bool with_uncorrected = false);
 // Case ids present in the cache, sorted.
 std::vector<std::string> ListCachedCases(const std::filesystem::path& cache_dir);
 

@@ -48,6 +48,12 @@ struct AugmentationConfig {
   // In-plane Gaussian blur sigma range (voxels) and probability. Default {0.5, 1.0}, 0.2.
   std::array<double, 2> blur_sigma{0.5, 1.0};
   double blur_probability = 0.2;
+  // Probability that a training sample comes from the case's image without N4 bias-field
+  // correction (CACHE/cases/<id>.uncorrected.f32, from `plan-preprocess --keep-uncorrected`;
+  // ConfigError when a training case has none) instead of the corrected one: the network learns
+  // to segment with and without N4, so that inference may skip it. Validation uses the corrected
+  // images. Range [0, 1]. Default 0.
+  double uncorrected_probability = 0.0;
 
   template <class V> void Visit(V& v) {
     v.Field("rotation_deg", rotation_deg, 0.0, 180.0);
@@ -66,6 +72,7 @@ struct AugmentationConfig {
     v.Field("noise_probability", noise_probability, 0.0, 1.0);
     v.Field("blur_sigma", blur_sigma, 0.1, 10.0);
     v.Field("blur_probability", blur_probability, 0.0, 1.0);
+    v.Field("uncorrected_probability", uncorrected_probability, 0.0, 1.0);
   }
 };
 

@@ -28,10 +28,14 @@ struct PlanOptions {
   std::int64_t max_patch_voxels = 16 * 160 * 160;
   // Use only the first N cases of dataset.json (0 = all). Default 0.
   int max_cases = 0;
+  // Also store each case without N4 (CACHE/cases/<id>.uncorrected.f32, nn/cache.h), for training
+  // with augmentation.uncorrected_probability (nn/train.h). Needs preprocess.n4.enabled (else
+  // ConfigError). Default false.
+  bool keep_uncorrected = false;
 };
 
 // Writes CACHE/fingerprint.json, CACHE/fingerprint.csv, CACHE/plan.json and CACHE/cases/.
-// Returns the plan. Throws InputError on a bad dataset folder or case, naming the file.
+// Returns the plan ("uncorrected_images": whether the cases hold an image without N4). Throws InputError on a bad dataset folder or case, naming the file.
 nlohmann::json PlanPreprocess(const PlanOptions& options);
 
 }  // namespace cardioseg::pipeline
