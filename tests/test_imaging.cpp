@@ -165,7 +165,7 @@ TEST(Io, NiftiAndNrrdRoundTripKeepGeometry) {
   auto image = Sphere(g, 4.0, 1.0f, 0.0f);
   test::TempDir dir;
   for (const char* name : {"a.nii.gz", "a.nrrd", "a.mha"}) {
-    WriteImage(image.GetPointer(), dir / name);
+    imaging::WriteImage(image.GetPointer(), dir / name);  // not ADL's itk::WriteImage
     const auto back = ReadVolume(dir / name, {});
     const Geometry r = GeometryOf(back.image.GetPointer());
     EXPECT_EQ(r.size, g.size) << name;
@@ -294,6 +294,44 @@ TEST(Postprocess, KeepsTheLargestComponentAndFillsHoles) {
   EXPECT_EQ(clean->GetBufferPointer()[(5 * 20 + 6) * 20 + 6], 1);
   EXPECT_EQ(clean->GetBufferPointer()[(5 * 20 + 15) * 20 + 15], 0);
   EXPECT_NEAR(LabelVolumesMl(clean.GetPointer()).at(1), 9 * 9 * 6 / 1000.0, 1e-9);
+}
+
+TEST(Postprocess, TheLargestComponentKeepsAnAtriumsVeinStubs) {
+  // A left atrium: a ball with four thin vein stubs (2 x 2 voxels across, 8 long) leaving it,
+  // one of them bent; and a separate blob of false positive.
+  Geometry g;
+  g.size = {40, 40, 30};
+  auto labels = MakeImage<LabelMapType>(g, 0);
+  auto* p = labels->GetBufferPointer();
+  const auto at = [&](int i, int j, int k) -> std::uint8_t& { return p[(k * 40 + j) * 40 + i]; };
+  for (int k = 0; k < 30; ++k) {
+    for (int j = 0; j < 40; ++j) {
+      for (int i = 0; i < 40; ++i) {
+        const int x = i - 20, y = j - 20, z = k - 12;
+        if (x * x + y * y + z * z <= 64) at(i, j, k) = 1;
+      }
+    }
+  }
+  std::size_t stub_voxels = 0;
+  for (int t = 0; t < 8; ++t) {
+    for (int a = 0; a < 2; ++a) {
+      for (int b = 0; b < 2; ++b) {
+        for (auto* v : {&at(28 + t, 20 + a, 12 + b), &at(4 + t, 20 + a, 12 + b),
+                        &at(20 + a, 28 + t, 12 + b), &at(20 + a, 20 + b, 20 + t)}) {
+          stub_voxels += *v == 0;
+          *v = 1;
+        }
+      }
+    }
+  }
+  for (int j = 0; j < 4; ++j) at(36, 20 + j, 12) = at(36, 20 + j, 13) = 1;  // the bend
+  for (int k = 24; k < 27; ++k) at(34, 34, k) = at(35, 34, k) = 1;          // the blob
+  const auto before = LabelVolumesMl(labels.GetPointer()).at(1);
+  const auto clean = CleanComponents(labels.GetPointer(), config::ComponentsConfig{});
+  EXPECT_GT(stub_voxels, 100u);
+  EXPECT_EQ(clean->GetBufferPointer()[(13 * 40 + 23) * 40 + 36], 1);  // the bend's end
+  EXPECT_EQ(clean->GetBufferPointer()[(25 * 40 + 34) * 40 + 34], 0);  // the blob
+  EXPECT_NEAR(LabelVolumesMl(clean.GetPointer()).at(1), before - 6 / 1000.0, 1e-9);
 }
 
 }  // namespace
