@@ -709,6 +709,17 @@ TEST(Training, UncorrectedProbabilityDrawsSamplesFromTheImagesWithoutN4) {
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("--keep-uncorrected"), std::string::npos) << e.what();
   }
+  // The card says whether the network saw images without N4 (so that `run` need not warn when
+  // N4 is skipped).
+  EXPECT_FALSE(TrainedWithoutN4Too(ReadModelCard(a.path())));
+  test::TempDir usable, e;
+  WriteSyntheticCache(usable.path(), 6, 0.0f);
+  config.augmentation.uncorrected_probability = 0.5;
+  Train(usable.path(), e.path(), config, {});
+  EXPECT_TRUE(TrainedWithoutN4Too(ReadModelCard(e.path())));
+  ModelCard odd;
+  odd.provenance = {{"training_config", "unet"}};
+  EXPECT_FALSE(TrainedWithoutN4Too(odd));
 }
 
 TEST(Training, Bf16AutocastLowersTheLossAndKeepsOutputsFinite) {

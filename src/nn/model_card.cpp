@@ -16,6 +16,15 @@ namespace cardioseg::nn {
 
 using nlohmann::json;
 
+bool TrainedWithoutN4Too(const ModelCard& card) {
+  const json* node = &card.provenance;
+  for (const char* key : {"training_config", "augmentation", "uncorrected_probability"}) {
+    if (!node->is_object() || !node->contains(key)) return false;
+    node = &node->at(key);
+  }
+  return node->is_number() && node->get<double>() > 0;
+}
+
 std::array<int, 3> DefaultLabelColor(int value) {
   static const std::array<std::array<int, 3>, 8> kPalette{{{128, 174, 128},
                                                            {241, 214, 145},

@@ -395,9 +395,14 @@ Pipeline BuildPipeline(const config::Config& config) {
         pre.n4.reuse_across_phases = config.preprocess.n4.reuse_across_phases;
         if (!config.preprocess.n4.enabled && pre.n4.enabled) {
           pre.n4.enabled = false;
-          spdlog::warn("preprocess.n4.enabled=false: N4 is skipped although model {} was trained "
-                       "with it; expect a lower accuracy on scans with a strong bias field",
-                       card.name);
+          if (nn::TrainedWithoutN4Too(card)) {
+            spdlog::info("preprocess.n4.enabled=false: N4 is skipped; model {} was trained with "
+                         "and without it", card.name);
+          } else {
+            spdlog::warn("preprocess.n4.enabled=false: N4 is skipped although model {} was trained "
+                         "with it; expect a lower accuracy on scans with a strong bias field",
+                         card.name);
+          }
         }
       }
       if (card.preprocessing.contains("intensity")) {

@@ -70,6 +70,11 @@ ModelCard ReadModelCard(const std::filesystem::path& model_dir);
 nlohmann::json ToJson(const ModelCard& card);
 ModelCard ModelCardFromJson(const nlohmann::json& json);  // throws std::invalid_argument
 
+// Whether the network was trained on images without N4 as well as with it (a `cardioseg train`
+// card whose provenance.training_config.augmentation.uncorrected_probability is > 0): skipping N4
+// then gives it inputs it knows. False for any other card.
+bool TrainedWithoutN4Too(const ModelCard& card);
+
 // Default colours for label values 1..n (Slicer-like palette), used when a card has none.
 std::array<int, 3> DefaultLabelColor(int value);
 
