@@ -66,7 +66,9 @@ CachedCase ReadCachedCase(const fs::path& cache_dir, const std::string& id, bool
   const auto voxels = static_cast<std::size_t>(c.shape[0] * c.shape[1] * c.shape[2]);
   c.image = ReadRaw<float>(dir / (id + ".image.f32"), voxels * c.channels);
   c.labels = ReadRaw<std::uint8_t>(dir / (id + ".label.u8"), voxels);
-  if (with_uncorrected) c.uncorrected = ReadRaw<float>(dir / (id + ".uncorrected.f32"), voxels * c.channels);
+  if (with_uncorrected) {
+    c.uncorrected = ReadRaw<float>(dir / (id + ".uncorrected.f32"), voxels * c.channels);
+  }
   return c;
 }
 

@@ -95,7 +95,9 @@ Case LoadCase(const fs::path& cache, const std::string& id, const Shape3& patch,
   out.id = id;
   const std::vector<int64_t> shape{c.channels, c.shape[0], c.shape[1], c.shape[2]};
   out.image = torch::from_blob(c.image.data(), shape, torch::kFloat).clone();
-  if (uncorrected) out.uncorrected = torch::from_blob(c.uncorrected.data(), shape, torch::kFloat).clone();
+  if (uncorrected) {
+    out.uncorrected = torch::from_blob(c.uncorrected.data(), shape, torch::kFloat).clone();
+  }
   out.label = torch::from_blob(c.labels.data(), {c.shape[0], c.shape[1], c.shape[2]}, torch::kUInt8)
                   .clone();
   std::vector<int64_t> pad;  // F::pad order: W, H, D pairs
@@ -108,7 +110,9 @@ Case LoadCase(const fs::path& cache, const std::string& id, const Shape3& patch,
   }
   if (any) {
     out.image = F::pad(out.image.unsqueeze(0), F::PadFuncOptions(pad)).squeeze(0);
-    if (uncorrected) out.uncorrected = F::pad(out.uncorrected.unsqueeze(0), F::PadFuncOptions(pad)).squeeze(0);
+    if (uncorrected) {
+      out.uncorrected = F::pad(out.uncorrected.unsqueeze(0), F::PadFuncOptions(pad)).squeeze(0);
+    }
     out.label = F::pad(out.label.unsqueeze(0).unsqueeze(0).to(torch::kFloat), F::PadFuncOptions(pad))
                     .squeeze(0).squeeze(0).to(torch::kUInt8);
   }

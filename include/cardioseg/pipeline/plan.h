@@ -35,7 +35,8 @@ struct PlanOptions {
 };
 
 // Writes CACHE/fingerprint.json, CACHE/fingerprint.csv, CACHE/plan.json and CACHE/cases/.
-// Returns the plan ("uncorrected_images": whether the cases hold an image without N4). Throws InputError on a bad dataset folder or case, naming the file.
+// Returns the plan ("uncorrected_images": whether the cases hold an image without N4). Throws
+// InputError on a bad dataset folder or case, naming the file.
 nlohmann::json PlanPreprocess(const PlanOptions& options);
 
 }  // namespace cardioseg::pipeline
