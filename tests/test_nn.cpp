@@ -655,6 +655,44 @@ TEST(Training, ResumeWithoutACheckpointSeedsFromTheModelFolder) {
   EXPECT_THROW(Train(cache.path(), empty.path(), config, resume), InputError);
 }
 
+// Checkpoint averaging: the weights are the mean of the sources', the card is the last source's
+// with the sources listed; other architectures, a single source and an existing output are refused.
+TEST(Training, AveragedModelHoldsTheMeanOfTheSourcesWeights) {
+  test::TempDir dir;
+  const auto a = dir / "a", b = dir / "b", c = dir / "c", other = dir / "other";
+  test::WriteTinyModel(a, 3, {1.0, 1.0, 1.0});
+  test::WriteTinyModel(b, 3, {1.0, 1.0, 1.0});
+  test::WriteTinyModel(c, 3, {1.0, 1.0, 1.0});
+  const auto arch = ReadModelCard(a).architecture;
+  {
+    torch::NoGradGuard no_grad;
+    UNet net(arch);
+    torch::load(net, (b / "weights.pt").string());
+    for (auto& p : net->parameters()) p.add_(3.0);  // b = a + 3
+    torch::save(net, (b / "weights.pt").string());
+    torch::load(net, (c / "weights.pt").string());
+    for (auto& p : net->parameters()) p.mul_(-2.0);  // c = -2 a
+    torch::save(net, (c / "weights.pt").string());
+  }
+  AverageModels({a, b, c}, dir / "mean");
+  const auto wa = LoadWeights(a / "weights.pt", arch);
+  const auto mean = LoadWeights(dir / "mean/weights.pt", arch);
+  ASSERT_EQ(mean.size(), wa.size());
+  for (std::size_t i = 0; i < wa.size(); ++i) {
+    EXPECT_TRUE(torch::allclose(mean[i], (wa[i] + (wa[i] + 3.0) - 2.0 * wa[i]) / 3.0, 1e-6, 1e-6)) << i;
+  }
+  const auto card = ReadModelCard(dir / "mean");
+  EXPECT_EQ(card.name, "mean");
+  ASSERT_EQ(card.provenance.at("averaged_from").size(), 3u);
+  EXPECT_EQ(card.provenance.at("averaged_from")[2].at("model"), c.string());
+
+  test::WriteTinyModel(other, 4, {1.0, 1.0, 1.0});  // another number of classes
+  EXPECT_THROW(AverageModels({a, other}, dir / "mixed"), InputError);
+  EXPECT_FALSE(fs::exists(dir / "mixed"));
+  EXPECT_THROW(AverageModels({a}, dir / "one"), UsageError);
+  EXPECT_THROW(AverageModels({a, b}, dir / "mean"), UsageError);  // exists
+}
+
 TEST(Training, AStopRequestEndsTheRunAfterTheEpochWithAModelFolder) {
   test::TempDir cache, model;
   WriteSyntheticCache(cache.path(), 6);

@@ -84,4 +84,20 @@ Command RegisterTrain(CLI::App& app, const std::string& command_line) {
   return {sub, [options] { return RunTrain(*options); }};
 }
 
+Command RegisterAverageModels(CLI::App& app) {
+  auto models = std::make_shared<std::vector<std::string>>();
+  auto output = std::make_shared<std::string>();
+  CLI::App* sub = app.add_subcommand(
+      "average-models", "Average the weights of model folders of one architecture (checkpoint averaging)");
+  sub->add_option("models", *models, "Model folders (two or more), e.g. states of one training run")
+      ->required()->expected(2, -1);
+  sub->add_option("-o,--output", *output, "New model folder to write")->required();
+  return {sub, [models, output] {
+            std::vector<std::filesystem::path> dirs(models->begin(), models->end());
+            nn::AverageModels(dirs, *output);
+            spdlog::info("averaged {} models into {}", dirs.size(), *output);
+            return kExitOk;
+          }};
+}
+
 }  // namespace cardioseg::app

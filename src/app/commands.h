@@ -27,6 +27,7 @@ Command RegisterSeries(CLI::App& app);
 Command RegisterCompare(CLI::App& app);
 // `command_line` is recorded in the model card.
 Command RegisterTrain(CLI::App& app, const std::string& command_line);
+Command RegisterAverageModels(CLI::App& app);
 
 // Exit codes (README "Exit codes").
 constexpr int kExitOk = 0;

@@ -24,12 +24,12 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) command_line += std::string(" ") + argv[i];
 #ifdef CARDIOSEG_TORCH_ONLY
   const std::vector<app::Command> commands = {app::RegisterTrain(app, command_line),
-                                              app::RegisterInfo(app)};
+                                              app::RegisterAverageModels(app), app::RegisterInfo(app)};
 #else
   const std::vector<app::Command> commands = {
       app::RegisterRun(app),  app::RegisterConfig(app),
       app::RegisterInfo(app), app::RegisterNyulLearn(app),
-      app::RegisterPlan(app), app::RegisterTrain(app, command_line),
+      app::RegisterPlan(app), app::RegisterTrain(app, command_line), app::RegisterAverageModels(app),
       app::RegisterEvaluate(app), app::RegisterMesh(app), app::RegisterBatch(app),
       app::RegisterContours(app), app::RegisterPlotTraining(app),
       app::RegisterAnalyze(app), app::RegisterSeries(app), app::RegisterCompare(app)};

@@ -732,3 +732,63 @@ TrainSummary Train(const fs::path& cache_dir, const fs::path& out_dir, const Tra
 }
 
 }  // namespace cardioseg::nn
+
+namespace cardioseg::nn {
+
+void AverageModels(const std::vector<fs::path>& model_dirs, const fs::path& out_dir) {
+  if (model_dirs.size() < 2) throw UsageError("averaging needs at least two model folders");
+  if (fs::exists(out_dir)) {
+    throw UsageError(out_dir.string() + ": exists; averaging writes a new model folder");
+  }
+  ModelCard first;
+  std::vector<torch::Tensor> sum;  // per parameter, fp32
+  json sources = json::array();
+  torch::NoGradGuard no_grad;
+  UNet model{nullptr};
+  for (const auto& dir : model_dirs) {
+    const ModelCard card = ReadModelCard(dir);
+    if (card.format != "cardioseg") {
+      throw InputError((dir / "model.json").string(), "format \"" + card.format +
+                                                         "\": only cardioseg models can be averaged");
+    }
+    if (!model) {
+      first = card;
+    } else if (ToJson(card).at("architecture") != ToJson(first).at("architecture")) {
+      throw InputError((dir / "model.json").string(),
+                       "its architecture differs from that of " + (model_dirs[0] / "model.json").string());
+    }
+    model = UNet(card.architecture);
+    try {
+      torch::load(model, (dir / card.weights).string());
+    } catch (const c10::Error& e) {
+      throw InputError((dir / card.weights).string(), std::string("cannot be loaded: ") + e.what_without_backtrace());
+    }
+    const auto params = model->parameters();
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      if (sum.size() < params.size()) sum.push_back(torch::zeros_like(params[i], torch::kFloat));
+      if (!params[i].sizes().equals(sum[i].sizes())) {
+        throw InputError((dir / card.weights).string(), "the weights do not match the architecture in model.json");
+      }
+      sum[i] += params[i].to(torch::kFloat);
+    }
+    sources.push_back({{"model", dir.string()}, {"iterations_done", card.provenance.value("iterations_done", json())}});
+  }
+  // `model` holds the last folder's weights and card: overwrite its parameters with the mean.
+  const auto params = model->parameters();
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    params[i].copy_(sum[i] / double(model_dirs.size()));
+  }
+  ModelCard card = ReadModelCard(model_dirs.back());
+  card.name = out_dir.filename().string();
+  card.weights = "weights.pt";
+  card.provenance["averaged_from"] = sources;
+  StagedFolder staged(out_dir);
+  SaveAtomically(model, staged.path() / "weights.pt");
+  WriteTextAtomically(staged.path() / "model.json", ToJson(card).dump(2) + "\n");
+  for (const char* extra : {"split.json", "training_log.csv", "training_curves.png", "nyul_landmarks.json"}) {
+    if (fs::exists(model_dirs.back() / extra)) fs::copy_file(model_dirs.back() / extra, staged.path() / extra);
+  }
+  staged.Commit();
+}
+
+}  // namespace cardioseg::nn

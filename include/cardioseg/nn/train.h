@@ -200,6 +200,17 @@ double SecondsPerTrainingIteration(const ArchitectureConfig& architecture, const
                                    bool channels_last, int warmup, int iterations,
                                    const std::string& device);
 
+// Checkpoint averaging ("model soup"; Izmailov et al., "Averaging Weights Leads to Wider Optima
+// and Better Generalization", UAI 2018; Wortsman et al., "Model soups", ICML 2022): writes to
+// `out_dir` a model folder whose weights are the uniform mean of the weights of `model_dirs`
+// (model folders of format "cardioseg", e.g. states of one training run), with the card of the
+// last one and `provenance.averaged_from` listing each source's folder and iterations_done.
+// Instance norm keeps no running statistics, so the mean of the parameters is the whole model.
+// The folder appears all at once (written beside it, then renamed). Throws InputError when a
+// folder is not a cardioseg model, its weights cannot be read, or its architecture differs from
+// the first's; UsageError for fewer than two folders or an existing `out_dir`.
+void AverageModels(const std::vector<std::filesystem::path>& model_dirs, const std::filesystem::path& out_dir);
+
 // The subject of a case id under `subject_pattern` (see TrainConfig); the id itself when the
 // pattern is empty or does not match. Throws ConfigError for an invalid regular expression.
 std::string SubjectOf(const std::string& case_id, const std::string& subject_pattern);
