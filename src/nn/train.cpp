@@ -731,22 +731,18 @@ TrainSummary Train(const fs::path& cache_dir, const fs::path& out_dir, const Tra
   return summary;
 }
 
-}  // namespace cardioseg::nn
-
-namespace cardioseg::nn {
-
 void AverageModels(const std::vector<fs::path>& model_dirs, const fs::path& out_dir) {
   if (model_dirs.size() < 2) throw UsageError("averaging needs at least two model folders");
   if (fs::exists(out_dir)) {
     throw UsageError(out_dir.string() + ": exists; averaging writes a new model folder");
   }
-  ModelCard first;
+  ModelCard first, card;
   std::vector<torch::Tensor> sum;  // per parameter, fp32
   json sources = json::array();
   torch::NoGradGuard no_grad;
   UNet model{nullptr};
   for (const auto& dir : model_dirs) {
-    const ModelCard card = ReadModelCard(dir);
+    card = ReadModelCard(dir);
     if (card.format != "cardioseg") {
       throw InputError((dir / "model.json").string(), "format \"" + card.format +
                                                          "\": only cardioseg models can be averaged");
@@ -773,12 +769,11 @@ void AverageModels(const std::vector<fs::path>& model_dirs, const fs::path& out_
     }
     sources.push_back({{"model", dir.string()}, {"iterations_done", card.provenance.value("iterations_done", json())}});
   }
-  // `model` holds the last folder's weights and card: overwrite its parameters with the mean.
+  // `model` and `card` are the last folder's: overwrite its parameters with the mean.
   const auto params = model->parameters();
   for (std::size_t i = 0; i < params.size(); ++i) {
     params[i].copy_(sum[i] / double(model_dirs.size()));
   }
-  ModelCard card = ReadModelCard(model_dirs.back());
   card.name = out_dir.filename().string();
   card.weights = "weights.pt";
   card.provenance["averaged_from"] = sources;
